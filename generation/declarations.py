@@ -1,0 +1,198 @@
+"""Declaration templates: the sections of a VAWA self-petition and a T visa statement.
+
+Each section says what it must show (the legal element), and what to look for in the case file.
+Bump VERSION when a template changes; a run records the version it drafted with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    key: str
+    heading: str
+    element: str
+    query: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class DeclarationTemplate:
+    key: str
+    title: str
+    sections: tuple[SectionSpec, ...]
+
+    def section(self, key: str) -> SectionSpec:
+        return next(s for s in self.sections if s.key == key)
+
+
+VAWA = DeclarationTemplate(
+    key="vawa",
+    title="Declaration in support of VAWA self-petition (Form I-360)",
+    sections=(
+        SectionSpec(
+            "introduction",
+            "Introduction",
+            "identity",
+            "name born date of birth nationality citizen country city live",
+        ),
+        SectionSpec(
+            "life_before",
+            "My life before I met him",
+            "context",
+            "childhood family school work grew up came to the United States entry",
+        ),
+        SectionSpec(
+            "how_we_met",
+            "How we met",
+            "good-faith marriage",
+            "met first date dating courtship proposed why married love",
+        ),
+        SectionSpec(
+            "marriage",
+            "Our marriage",
+            "good-faith marriage, relationship",
+            "wedding married ceremony joint account lease children plans together",
+        ),
+        SectionSpec(
+            "abuser_status",
+            "His immigration status",
+            "qualifying relationship",
+            "citizen permanent resident green card passport naturalization status",
+        ),
+        SectionSpec(
+            "residence",
+            "Where we lived together",
+            "joint residence",
+            "lived together apartment address moved lease rent home",
+        ),
+        SectionSpec(
+            "abuse_began",
+            "When the abuse began",
+            "battery or extreme cruelty",
+            "first time started yelled jealous control changed began",
+        ),
+        SectionSpec(
+            "physical_abuse",
+            "Physical and sexual abuse",
+            "battery",
+            "hit pushed choked slapped kicked injury bruise hospital police forced",
+        ),
+        SectionSpec(
+            "emotional_abuse",
+            "Emotional, economic and immigration-related abuse",
+            "extreme cruelty",
+            "threatened deport immigration papers money isolated friends insulted documents",
+        ),
+        SectionSpec(
+            "children",
+            "Abuse of my children",
+            "battery or extreme cruelty",
+            "children son daughter child school hurt scared",
+            optional=True,
+        ),
+        SectionSpec(
+            "seeking_help",
+            "Seeking help and leaving",
+            "battery or extreme cruelty",
+            "911 called police shelter protective order left divorce court",
+        ),
+        SectionSpec(
+            "effects",
+            "How the abuse affected me",
+            "battery or extreme cruelty",
+            "depression anxiety sleep counseling therapy doctor afraid health",
+        ),
+        SectionSpec(
+            "character",
+            "My character and community",
+            "good moral character",
+            "work job taxes church volunteer community arrest record",
+        ),
+        SectionSpec("life_now", "My life now", "context", "now today future hope children work", optional=True),
+    ),
+)
+
+T_VISA = DeclarationTemplate(
+    key="t_visa",
+    title="Declaration in support of T nonimmigrant status (Form I-914)",
+    sections=(
+        SectionSpec(
+            "introduction",
+            "Introduction",
+            "identity",
+            "name born date of birth nationality citizen country city",
+        ),
+        SectionSpec(
+            "life_before",
+            "My life before",
+            "vulnerability",
+            "poverty debt family pressure school work age village",
+        ),
+        SectionSpec(
+            "recruitment",
+            "How I was recruited",
+            "action, fraud",
+            "recruited promised job offer fee debt recruiter agency",
+        ),
+        SectionSpec(
+            "travel",
+            "Travel and arrival",
+            "action, physical presence",
+            "travel crossed border arrived airport passport documents route",
+        ),
+        SectionSpec(
+            "conditions",
+            "The work and living conditions",
+            "purpose",
+            "work hours pay wages housing slept worked days",
+        ),
+        SectionSpec(
+            "control",
+            "How they controlled me",
+            "means: force, fraud or coercion",
+            "threatened force beat locked passport confiscated debt immigration isolated",
+        ),
+        SectionSpec("escape", "How it ended", "action", "escaped rescued raid left police ran"),
+        SectionSpec(
+            "presence",
+            "Why I am still in the United States",
+            "physical presence on account of trafficking",
+            "services fear trauma stay cooperation counseling",
+        ),
+        SectionSpec(
+            "law_enforcement",
+            "My contact with law enforcement",
+            "reasonable requests",
+            "police FBI agent officer interview report case number detective",
+        ),
+        SectionSpec(
+            "hardship",
+            "What would happen if I had to leave",
+            "extreme hardship",
+            "return country retaliation harm fear family stigma",
+        ),
+        SectionSpec(
+            "past_problems",
+            "Explaining past problems",
+            "admissibility",
+            "arrest entry crime forced record",
+            optional=True,
+        ),
+    ),
+)
+
+TEMPLATES = {t.key: t for t in (VAWA, T_VISA)}
+
+ATTESTATION = (
+    "I declare under penalty of perjury under the laws of the United States of America that the "
+    "foregoing is true and correct."
+)
+
+
+def template_for_case_type(case_type: str) -> DeclarationTemplate:
+    return T_VISA if case_type == "t_visa" else VAWA

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from generation.models import DraftVersion
+
+
+class DraftEditForm(forms.Form):
+    """One textarea per section of the version being edited."""
+
+    note = forms.CharField(max_length=200, required=False, label="What changed (optional)")
+
+    def __init__(self, *args: Any, version: DraftVersion, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.section_keys: list[str] = []
+        for section in version.sections.all():
+            name = f"section_{section.key}"
+            self.fields[name] = forms.CharField(
+                label=section.heading,
+                required=False,
+                initial=section.text,
+                widget=forms.Textarea(attrs={"rows": 8}),
+            )
+            self.section_keys.append(section.key)
+
+    def texts(self) -> dict[str, str]:
+        return {key: self.cleaned_data[f"section_{key}"] for key in self.section_keys}

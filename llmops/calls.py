@@ -1,0 +1,116 @@
+"""Asking for a completion: create the call's record and put it on its host's queue.
+
+This is llmops' public entry point for callers. A caller hands in messages, a route and, if it
+wants to hear back, a callback task; it never waits on the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from llmops.models import LLMCall, LLMModel, Route
+from llmops.providers.base import CompletionRequest, Message, ModelSpec
+
+
+class NoModelAvailable(Exception):
+    """The route names no enabled model."""
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A task sent by name when a call ends for good (after any failover), with `call_id` added."""
+
+    task: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def spec_for(model: LLMModel) -> ModelSpec:
+    host = model.host
+    url = host.url or (settings.LLAMACPP_CONTROL_URL if host.kind == "llamacpp" else "")
+    return ModelSpec(
+        name=model.name,
+        host_name=host.name,
+        host_kind=host.kind,
+        host_url=url,
+        remote_name=model.remote_name,
+        context_length=model.context_length,
+        max_output_tokens=model.max_output_tokens,
+        first_token_timeout_s=model.first_token_timeout_s,
+        stall_timeout_s=model.stall_timeout_s,
+        total_timeout_s=model.total_timeout_s,
+        keep_alive=model.keep_alive,
+        gguf=model.gguf,
+    )
+
+
+def request_for(call: LLMCall) -> CompletionRequest:
+    return CompletionRequest(
+        messages=tuple(Message(role=m["role"], content=m["content"]) for m in call.messages),
+        max_tokens=call.max_tokens,
+        temperature=call.temperature,
+        json_schema=call.json_schema,
+        stop=tuple(call.stop),
+        seed=call.pk,
+    )
+
+
+def first_available_model(route: Route) -> LLMModel:
+    for model in route.ordered_models():
+        if model.enabled and model.host.enabled:
+            return model
+    raise NoModelAvailable(f"route {route.name!r} has no enabled model")
+
+
+def request_completion(
+    *,
+    route: str,
+    messages: Sequence[Message],
+    stage: str,
+    label: str = "",
+    max_tokens: int | None = None,
+    temperature: float = 0.2,
+    json_schema: dict[str, Any] | None = None,
+    stop: Sequence[str] = (),
+    callback: Callback | None = None,
+) -> LLMCall:
+    """Record a call on the route's first available model and queue it once the transaction commits."""
+    route_obj = Route.objects.get(name=route)
+    model = first_available_model(route_obj)
+    call = LLMCall.objects.create(
+        model=model,
+        host=model.host,
+        route=route_obj,
+        stage=stage,
+        label=label[:200],
+        messages=[asdict(m) for m in messages],
+        max_tokens=min(max_tokens or model.max_output_tokens, model.max_output_tokens),
+        temperature=temperature,
+        json_schema=json_schema,
+        stop=list(stop),
+        callback=asdict(callback) if callback else None,
+    )
+    dispatch_on_commit(call)
+    return call
+
+
+def time_limits(model: LLMModel) -> tuple[int, int]:
+    """Celery's soft and hard limits, a margin past the model's own total deadline."""
+    total = int(model.total_timeout_s)
+    return total + settings.LLMOPS_SOFT_LIMIT_MARGIN_S, total + settings.LLMOPS_HARD_LIMIT_MARGIN_S
+
+
+def dispatch_on_commit(call: LLMCall) -> None:
+    call_id, queue = call.pk, call.host.queue
+    soft, hard = time_limits(call.model)
+
+    def send() -> None:
+        from llmops.tasks import run_llm_call_task
+
+        run_llm_call_task.apply_async(args=(call_id,), queue=queue, soft_time_limit=soft, time_limit=hard)
+
+    transaction.on_commit(send)

@@ -1,0 +1,237 @@
+"""Hosts, models, routes, and the record of every call and every hang."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import models
+
+
+class HostKind(models.TextChoices):
+    LLAMACPP = "llamacpp", "Managed llama.cpp"
+    OLLAMA = "ollama", "Ollama"
+    OPENAI = "openai", "OpenAI-compatible"
+    BEDROCK = "bedrock", "Amazon Bedrock"
+
+
+class Host(models.Model):
+    name = models.SlugField(max_length=50, unique=True)
+    kind = models.CharField(max_length=20, choices=HostKind.choices)
+    url = models.CharField(max_length=300, blank=True, help_text="Base URL; for llamacpp, its supervisor")
+    external = models.BooleanField(default=False, help_text="Outside the firm: sees only redacted text")
+    queue_name = models.CharField(max_length=60, blank=True, help_text="Overrides the default queue")
+    enabled = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def queue(self) -> str:
+        """Each local host has its own GPU queue; API providers share `api`."""
+        if self.queue_name:
+            return self.queue_name
+        return "api" if self.external or self.kind == HostKind.BEDROCK else f"gpu.{self.name}"
+
+
+class LLMModel(models.Model):
+    name = models.SlugField(max_length=80, unique=True)
+    host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="models")
+    remote_name = models.CharField(max_length=200)
+    context_length = models.PositiveIntegerField()
+    max_output_tokens = models.PositiveIntegerField()
+    first_token_timeout_s = models.FloatField(help_text="Includes loading the model")
+    stall_timeout_s = models.FloatField(help_text="Longest gap between two tokens")
+    total_timeout_s = models.FloatField()
+    keep_alive = models.CharField(max_length=20, blank=True)
+    gguf = models.CharField(max_length=500, blank=True, help_text="llamacpp: file path or pkg:<package>")
+    expected_vram_mb = models.PositiveIntegerField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "model"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Route(models.Model):
+    """A pipeline stage and the ordered models that may serve it."""
+
+    name = models.SlugField(max_length=50, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def ordered_models(self) -> list[LLMModel]:
+        return [entry.model for entry in self.entries.select_related("model__host").order_by("position")]
+
+
+class RouteEntry(models.Model):
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="entries")
+    model = models.ForeignKey(LLMModel, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["route", "position"], name="route_entry_position")]
+        ordering = ["route_id", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.route_id}#{self.position}"
+
+
+class CallStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class LLMCallQuerySet(models.QuerySet["LLMCall"]):
+    def unfinished(self) -> LLMCallQuerySet:
+        return self.filter(status__in=[CallStatus.QUEUED, CallStatus.RUNNING])
+
+
+class LLMCall(models.Model):
+    """One attempt at one completion on one model. A failover is a new row pointing at this one.
+
+    `messages` and `output` are privileged case text: they are stored for the pipeline and never
+    logged, never shown on ops pages.
+    """
+
+    model = models.ForeignKey(LLMModel, on_delete=models.PROTECT, related_name="calls")
+    host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="calls")
+    route = models.ForeignKey(Route, on_delete=models.SET_NULL, null=True, related_name="calls")
+    stage = models.CharField(max_length=50)
+    label = models.CharField(max_length=200, blank=True, help_text="Caller's reference; no case text")
+    status = models.CharField(max_length=20, choices=CallStatus.choices, default=CallStatus.QUEUED)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    failed_over_from = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="failed_over_to"
+    )
+
+    messages = models.JSONField()
+    max_tokens = models.PositiveIntegerField()
+    temperature = models.FloatField(default=0.2)
+    json_schema = models.JSONField(null=True, blank=True)
+    stop = models.JSONField(default=list, blank=True, help_text="Stop sequences")
+    output = models.TextField(blank=True)
+    callback = models.JSONField(null=True, blank=True, help_text="{task, kwargs} sent when the call ends")
+
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    first_token_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    n_ctx = models.PositiveIntegerField(null=True, blank=True)
+    done_reason = models.CharField(max_length=30, blank=True)
+    error_kind = models.CharField(max_length=30, blank=True)
+    error = models.TextField(blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="The host's own timings, if it reports them")
+
+    objects = LLMCallQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [models.Index(fields=["status", "queued_at"]), models.Index(fields=["model", "queued_at"])]
+
+    def __str__(self) -> str:
+        return f"call {self.pk} ({self.stage} on {self.model_id})"
+
+    def chain(self) -> list[LLMCall]:
+        """This call and the calls it failed over from, newest first."""
+        calls: list[LLMCall] = [self]
+        while calls[-1].failed_over_from_id is not None and len(calls) < 50:
+            previous = calls[-1].failed_over_from
+            assert previous is not None
+            calls.append(previous)
+        return calls
+
+    @property
+    def queue_wait(self) -> timedelta | None:
+        return self.started_at - self.queued_at if self.started_at else None
+
+    @property
+    def time_to_first_token(self) -> timedelta | None:
+        return self.first_token_at - self.started_at if self.first_token_at and self.started_at else None
+
+    @property
+    def duration(self) -> timedelta | None:
+        return self.finished_at - self.started_at if self.finished_at and self.started_at else None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if not (self.output_tokens and self.first_token_at and self.finished_at):
+            return None
+        seconds = (self.finished_at - self.first_token_at).total_seconds()
+        return round(self.output_tokens / seconds, 1) if seconds > 0 else None
+
+
+class HangKind(models.TextChoices):
+    FIRST_TOKEN_TIMEOUT = "first_token_timeout", "No first token in time"
+    STALL = "stall", "Stalled between tokens"
+    TOTAL_TIMEOUT = "total_timeout", "Past the total deadline"
+    LOOP = "loop", "Repeating itself"
+    SOFT_LIMIT = "soft_limit", "Celery soft time limit"
+    HARD_LIMIT = "hard_limit", "Celery hard time limit"
+    HOST_ERROR = "host_error", "Host error"
+    OOM = "oom", "Out of memory"
+    DISCONNECT = "disconnect", "Connection dropped"
+    UNLOAD_STUCK = "unload_stuck", "Unload did not free memory"
+
+
+class HangAction(models.TextChoices):
+    RETRIED = "retried", "Retried"
+    FAILED_OVER = "failed_over", "Failed over"
+    FAILED = "failed", "Failed"
+    ESCALATED = "escalated", "Escalated"
+
+
+class HangEvent(models.Model):
+    at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=30, choices=HangKind.choices)
+    call = models.ForeignKey(LLMCall, on_delete=models.SET_NULL, null=True, related_name="hangs")
+    model = models.ForeignKey(LLMModel, on_delete=models.SET_NULL, null=True, related_name="+")
+    host = models.ForeignKey(Host, on_delete=models.SET_NULL, null=True, related_name="+")
+    stage = models.CharField(max_length=50, blank=True)
+    detected_after_s = models.FloatField()
+    action = models.CharField(max_length=20, choices=HangAction.choices)
+    detail = models.CharField(max_length=300, blank=True, help_text="Never case text")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.model_id}"
+
+
+class ProcessStatus(models.TextChoices):
+    STARTING = "starting", "Starting"
+    READY = "ready", "Ready"
+    STOPPED = "stopped", "Stopped"
+    DIED = "died", "Died"
+
+
+class ManagedProcess(models.Model):
+    """A llama.cpp server process owned by a host's model supervisor."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="processes")
+    model = models.ForeignKey(LLMModel, on_delete=models.CASCADE, related_name="processes")
+    pid = models.PositiveIntegerField()
+    pgid = models.PositiveIntegerField()
+    port = models.PositiveIntegerField()
+    n_ctx = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=ProcessStatus.choices, default=ProcessStatus.STARTING)
+    rss_bytes = models.PositiveBigIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} pid {self.pid}"

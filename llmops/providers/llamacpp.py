@@ -1,0 +1,130 @@
+"""The managed llama.cpp host: ask the box's model supervisor for the model, then stream from it.
+
+The supervisor (`manage.py modelhost`) owns the llama.cpp server processes; this module only asks it
+to make a model resident and then talks to that process's OpenAI-compatible completion endpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from llmops.providers.base import (
+    CancelToken,
+    CompletionRequest,
+    Delta,
+    Message,
+    ModelSpec,
+    ProviderError,
+    StreamEnd,
+    StreamItem,
+)
+from llmops.providers.sse import abort_response, iter_sse_json, raise_for_status
+
+
+def render_prompt(messages: tuple[Message, ...]) -> str:
+    """A plain-text prompt for models that ship no chat template (Gemma 3 270M is a base model)."""
+    parts = []
+    for message in messages:
+        parts.append(message.content.rstrip() if message.role == "assistant" else message.content.strip() + "\n\n")
+    return "".join(parts)
+
+
+def json_schema_grammar(schema: dict[str, Any]) -> str:
+    import json
+
+    from llama_cpp.llama_grammar import json_schema_to_gbnf  # imported only where a grammar is needed
+
+    return json_schema_to_gbnf(json.dumps(schema))
+
+
+class LlamaCppProvider:
+    def ensure_loaded(self, spec: ModelSpec, timeout_s: float) -> dict[str, Any]:
+        """Ask the supervisor to make the model resident; returns its port, pid and n_ctx."""
+        try:
+            response = httpx.post(
+                f"{spec.host_url.rstrip('/')}/ensure",
+                json={"model": spec.name},
+                timeout=httpx.Timeout(timeout_s, connect=5.0),
+            )
+        except httpx.TimeoutException as exc:
+            raise ProviderError("the model did not load in time", kind="first_token_timeout") from exc
+        except httpx.TransportError as exc:
+            raise ProviderError(
+                f"the model host supervisor at {spec.host_url} is not reachable", transient=True
+            ) from exc
+        if response.status_code != 200:
+            detail = (
+                response.json().get("error", "")
+                if response.headers.get("content-type", "").startswith("application/json")
+                else ""
+            )
+            raise ProviderError(f"the model host could not load the model: {detail}"[:300], transient=False)
+        result: dict[str, Any] = response.json()
+        return result
+
+    def count_tokens(self, base_url: str, prompt: str) -> int | None:
+        try:
+            response = httpx.post(f"{base_url}/extras/tokenize", json={"input": prompt}, timeout=10.0)
+            response.raise_for_status()
+            return len(response.json()["tokens"])
+        except (httpx.HTTPError, KeyError, ValueError):
+            return None
+
+    def stream(self, spec: ModelSpec, request: CompletionRequest, cancel: CancelToken) -> Iterator[StreamItem]:
+        resident = self.ensure_loaded(spec, timeout_s=spec.first_token_timeout_s)
+        cancel.raise_if_cancelled()
+        base_url = f"http://127.0.0.1:{resident['port']}"
+        prompt = render_prompt(request.messages)
+        prompt_tokens = self.count_tokens(base_url, prompt)
+        n_ctx = int(resident["n_ctx"])
+        if prompt_tokens is not None and prompt_tokens + request.max_tokens > n_ctx:
+            raise ProviderError(
+                f"prompt of {prompt_tokens} tokens plus {request.max_tokens} for output exceeds n_ctx {n_ctx}",
+                kind="context_overflow",
+            )
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stream": True,
+            # Base models loop; a mild penalty keeps them on track without changing the facts.
+            "repeat_penalty": 1.15,
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.json_schema is not None:
+            body["grammar"] = json_schema_grammar(request.json_schema)
+        client = httpx.Client(timeout=httpx.Timeout(spec.total_timeout_s, connect=5.0))
+        output_tokens = 0
+        done_reason = ""
+        started = time.monotonic()
+        try:
+            with client.stream("POST", f"{base_url}/v1/completions", json=body) as response:
+                cancel.on_cancel(lambda: abort_response(response))
+                raise_for_status(response)
+                for event in iter_sse_json(response, cancel):
+                    choices = event.get("choices") or []
+                    if not choices:
+                        continue
+                    choice = choices[0]
+                    text = choice.get("text") or ""
+                    if text:
+                        output_tokens += 1
+                        yield Delta(text)
+                    if choice.get("finish_reason"):
+                        done_reason = str(choice["finish_reason"])
+        finally:
+            client.close()
+        yield StreamEnd(
+            done_reason=done_reason or "stop",
+            prompt_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+            n_ctx=n_ctx,
+            timings={"stream_seconds": round(time.monotonic() - started, 3), "pid": resident.get("pid")},
+        )

@@ -1,0 +1,257 @@
+"""Running one LLM call to its end: stream under deadlines, record everything, fail over or fail.
+
+A call always ends `completed` or `failed` with a reason. Every hang is a HangEvent saying what it
+was, how long it took to see, and what was done about it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from celery import current_app
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import transaction
+from django.utils import timezone
+
+from llmops.calls import Callback, dispatch_on_commit, request_for, spec_for
+from llmops.models import CallStatus, HangAction, HangEvent, HangKind, LLMCall, LLMModel
+from llmops.providers import get_provider
+from llmops.providers.base import Cancelled, CancelToken, Delta, ProviderError, StreamEnd
+from llmops.watch import LoopDetector, Watchdog
+
+logger = logging.getLogger("llmops.calls")
+
+HANG_KINDS = frozenset(HangKind.values)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    call_id: int
+    status: str
+    error_kind: str = ""
+    next_call_id: int | None = None
+
+
+def claim_call(call_id: int) -> LLMCall | None:
+    """Queued → running for exactly one worker; a redelivered message finds nothing to do."""
+    claimed = LLMCall.objects.filter(pk=call_id, status=CallStatus.QUEUED).update(
+        status=CallStatus.RUNNING, started_at=timezone.now()
+    )
+    if claimed != 1:
+        return None
+    return LLMCall.objects.select_related("model__host", "host", "route").get(pk=call_id)
+
+
+def execute_call(call_id: int) -> Outcome | None:
+    """Run a queued call on its model. Returns None when the call was not queued (already taken)."""
+    call = claim_call(call_id)
+    if call is None:
+        return None
+    spec = spec_for(call.model)
+    cancel = CancelToken()
+    loop = LoopDetector()
+    pieces: list[str] = []
+    end: StreamEnd | None = None
+    watchdog = Watchdog(
+        cancel=cancel,
+        first_token_s=spec.first_token_timeout_s,
+        stall_s=spec.stall_timeout_s,
+        total_s=spec.total_timeout_s,
+    )
+    try:
+        with watchdog:
+            provider = get_provider(spec.host_kind)
+            for item in provider.stream(spec, request_for(call), cancel):
+                if isinstance(item, Delta):
+                    if not watchdog.seen_first_token:
+                        LLMCall.objects.filter(pk=call.pk).update(first_token_at=timezone.now())
+                    watchdog.progress()
+                    pieces.append(item.text)
+                    if loop.feed(item.text):
+                        watchdog.detected_after_s = round(watchdog.elapsed(), 3)
+                        cancel.cancel(HangKind.LOOP)
+                        raise Cancelled(HangKind.LOOP)
+                elif isinstance(item, StreamEnd):
+                    end = item
+    except Cancelled as exc:
+        detected = watchdog.detected_after_s if watchdog.detected_after_s is not None else watchdog.elapsed()
+        return finish_failed(
+            call,
+            kind=exc.reason,
+            message=_describe(exc.reason, spec.name),
+            detected_after_s=detected,
+            partial_output="".join(pieces),
+        )
+    except ProviderError as exc:
+        return finish_failed(call, kind=exc.kind, message=str(exc), detected_after_s=watchdog.elapsed())
+    except SoftTimeLimitExceeded:
+        cancel.cancel(HangKind.SOFT_LIMIT)
+        return finish_failed(
+            call,
+            kind=HangKind.SOFT_LIMIT,
+            message="the task passed its soft time limit",
+            detected_after_s=watchdog.elapsed(),
+        )
+    if end is None:
+        return finish_failed(
+            call,
+            kind=HangKind.DISCONNECT,
+            message="the stream ended early",
+            detected_after_s=watchdog.elapsed(),
+        )
+    return finish_completed(call, text="".join(pieces), end=end)
+
+
+def _describe(kind: str, model_name: str) -> str:
+    descriptions: dict[str, str] = {
+        HangKind.FIRST_TOKEN_TIMEOUT: f"{model_name} sent no first token before its deadline",
+        HangKind.STALL: f"{model_name} stopped sending tokens mid-stream",
+        HangKind.TOTAL_TIMEOUT: f"{model_name} passed its total deadline",
+        HangKind.LOOP: f"{model_name} kept repeating itself",
+    }
+    return descriptions.get(kind, f"{model_name}: {kind}")
+
+
+def finish_completed(call: LLMCall, *, text: str, end: StreamEnd) -> Outcome:
+    now = timezone.now()
+    with transaction.atomic():
+        updated = LLMCall.objects.filter(pk=call.pk, status=CallStatus.RUNNING).update(
+            status=CallStatus.COMPLETED,
+            output=text,
+            finished_at=now,
+            prompt_tokens=end.prompt_tokens,
+            output_tokens=end.output_tokens,
+            n_ctx=end.n_ctx,
+            done_reason=end.done_reason[:30],
+            timings=end.timings,
+        )
+        if updated:
+            _send_callback_on_commit(call, final_call_id=call.pk)
+    call.refresh_from_db()
+    _log_call(call)
+    return Outcome(call_id=call.pk, status=call.status)
+
+
+def next_model(call: LLMCall) -> LLMModel | None:
+    """The route's next enabled model after the ones this call's chain already tried."""
+    if call.route is None:
+        return None
+    tried = {call.model_id}
+    previous = call.failed_over_from
+    while previous is not None:
+        tried.add(previous.model_id)
+        previous = previous.failed_over_from
+    models = call.route.ordered_models()
+    position = next((i for i, m in enumerate(models) if m.pk == call.model_id), -1)
+    for model in models[position + 1 :]:
+        if model.pk not in tried and model.enabled and model.host.enabled:
+            return model
+    return None
+
+
+def finish_failed(
+    call: LLMCall, *, kind: str, message: str, detected_after_s: float, partial_output: str = ""
+) -> Outcome:
+    """Record the failure, then hand the work to the route's next model, or end the chain.
+
+    Safe to call twice (soft limit and hard limit racing): only the first caller finds the call running.
+    """
+    fallback = next_model(call)
+    action = HangAction.FAILED_OVER if fallback else HangAction.FAILED
+    next_call: LLMCall | None = None
+    with transaction.atomic():
+        updated = LLMCall.objects.filter(pk=call.pk, status=CallStatus.RUNNING).update(
+            status=CallStatus.FAILED,
+            error_kind=kind[:30],
+            error=message[:1000],
+            output=partial_output,
+            finished_at=timezone.now(),
+        )
+        if not updated:
+            return Outcome(call_id=call.pk, status=LLMCall.objects.get(pk=call.pk).status)
+        if kind in HANG_KINDS:
+            HangEvent.objects.create(
+                kind=kind,
+                call=call,
+                model=call.model,
+                host=call.host,
+                stage=call.stage,
+                detected_after_s=round(detected_after_s, 3),
+                action=action,
+                detail=message[:300],
+            )
+        if fallback is not None:
+            next_call = LLMCall.objects.create(
+                model=fallback,
+                host=fallback.host,
+                route=call.route,
+                stage=call.stage,
+                label=call.label,
+                attempt=call.attempt + 1,
+                failed_over_from=call,
+                messages=call.messages,
+                max_tokens=min(call.max_tokens, fallback.max_output_tokens),
+                temperature=call.temperature,
+                json_schema=call.json_schema,
+                stop=call.stop,
+                callback=call.callback,
+            )
+            dispatch_on_commit(next_call)
+        else:
+            _send_callback_on_commit(call, final_call_id=call.pk)
+    call.refresh_from_db()
+    _log_call(call, detected_after_s=detected_after_s, action=action)
+    return Outcome(
+        call_id=call.pk, status=call.status, error_kind=kind, next_call_id=next_call.pk if next_call else None
+    )
+
+
+def _send_callback_on_commit(call: LLMCall, *, final_call_id: int) -> None:
+    if not call.callback:
+        return
+    callback = Callback(**call.callback)
+    kwargs = {**callback.kwargs, "call_id": final_call_id}
+    transaction.on_commit(lambda: current_app.send_task(callback.task, kwargs=kwargs))
+
+
+def _log_call(call: LLMCall, **extra: object) -> None:
+    """One JSON line per call: ids, timings and outcome; never the prompt or the answer."""
+
+    def seconds(value: object) -> float | None:
+        return round(value.total_seconds(), 3) if hasattr(value, "total_seconds") else None
+
+    logger.info(
+        "llm call ended",
+        extra={
+            "call_id": call.pk,
+            "model": call.model.name,
+            "host": call.host.name,
+            "stage": call.stage,
+            "attempt": call.attempt,
+            "status": call.status,
+            "error_kind": call.error_kind or None,
+            "queue_wait_s": seconds(call.queue_wait),
+            "first_token_s": seconds(call.time_to_first_token),
+            "total_s": seconds(call.duration),
+            "prompt_tokens": call.prompt_tokens,
+            "output_tokens": call.output_tokens,
+            "tokens_per_s": call.tokens_per_second,
+            "done_reason": call.done_reason or None,
+            **extra,
+        },
+    )
+
+
+def handle_hard_limit(call_id: int) -> Outcome | None:
+    """The worker killed the call's child at its hard time limit; record it from the parent."""
+    call = LLMCall.objects.select_related("model__host", "host", "route").filter(pk=call_id).first()
+    if call is None or call.status != CallStatus.RUNNING:
+        return None
+    started = call.started_at or call.queued_at
+    return finish_failed(
+        call,
+        kind=HangKind.HARD_LIMIT,
+        message="the worker child was killed at the task's hard time limit",
+        detected_after_s=(timezone.now() - started).total_seconds(),
+    )

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from billiard.einfo import ExceptionInfo
+from celery import shared_task
+from celery.exceptions import TimeLimitExceeded
+from celery.signals import task_failure
+
+from llmops.runner import execute_call, handle_hard_limit
+
+
+# Late ack with reject-on-worker-lost: a call whose child dies is redelivered, and the claim in
+# execute_call makes the redelivery a no-op if the call had already been taken.
+@shared_task(name="llmops.run_llm_call", acks_late=True, reject_on_worker_lost=True)
+def run_llm_call_task(call_id: int) -> None:
+    execute_call(call_id)
+
+
+@task_failure.connect(sender=run_llm_call_task)
+def record_hard_time_limit(
+    sender: Any = None,
+    task_id: str | None = None,
+    exception: BaseException | None = None,
+    args: tuple[Any, ...] = (),
+    einfo: ExceptionInfo | None = None,
+    **kwargs: Any,
+) -> None:
+    """Runs in the worker's main process after it killed the child at the hard time limit."""
+    if isinstance(exception, TimeLimitExceeded) and args:
+        handle_hard_limit(int(args[0]))

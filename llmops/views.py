@@ -1,0 +1,65 @@
+"""Ops pages: metadata about hosts, models and calls. No case text is ever read here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from llmops.models import HangEvent, Host, LLMCall, ManagedProcess, ProcessStatus
+
+OPS_ROLE = "ops_admin"
+
+
+def ops_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Ops pages exist only for ops admins; everyone else gets a 404, as for anything out of scope."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        membership = getattr(request.user, "membership", None)
+        if membership is None or membership.role != OPS_ROLE:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@ops_only
+def dashboard(request: HttpRequest) -> HttpResponse:
+    # `only()` keeps the privileged columns (messages, output) out of the query entirely.
+    calls = (
+        LLMCall.objects.select_related("model", "host")
+        .only(
+            "id",
+            "stage",
+            "status",
+            "attempt",
+            "queued_at",
+            "started_at",
+            "first_token_at",
+            "finished_at",
+            "prompt_tokens",
+            "output_tokens",
+            "done_reason",
+            "error_kind",
+            "model__name",
+            "host__name",
+        )
+        .order_by("-queued_at", "-id")[:50]
+    )
+    context = {
+        "hosts": Host.objects.all().order_by("name"),
+        "residents": ManagedProcess.objects.select_related("model", "host").filter(
+            status__in=[ProcessStatus.STARTING, ProcessStatus.READY]
+        ),
+        "recent_processes": ManagedProcess.objects.select_related("model").exclude(
+            status__in=[ProcessStatus.STARTING, ProcessStatus.READY]
+        )[:10],
+        "calls": calls,
+        "hangs": HangEvent.objects.select_related("model", "host")[:20],
+    }
+    return render(request, "llmops/dashboard.html", context)
