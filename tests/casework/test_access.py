@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from casework.models import AuditEvent, Case
+from casework.pdfgen import text_pdf
+from casework.uploads import do_store_upload
+from generation.models import DeclarationRun
+
+pytestmark = pytest.mark.django_db
+
+
+def _case_urls(people: dict[str, Any]) -> list[str]:
+    case = people["case"]
+    document = do_store_upload(
+        case=case, name="report.pdf", stream=io.BytesIO(text_pdf(["A police report."])), uploaded_by=None
+    ).document
+    run = DeclarationRun.objects.create(case=case, template="vawa", template_version=1)
+    return [
+        reverse("casework:case_detail", args=[case.pk]),
+        reverse("casework:document_list", args=[case.pk]),
+        reverse("casework:document_detail", args=[case.pk, document.pk]),
+        reverse("casework:document_download", args=[case.pk, document.pk]),
+        reverse("generation:run_detail", args=[case.pk, run.pk]),
+        reverse("generation:run_edit", args=[case.pk, run.pk]),
+    ]
+
+
+def _client_for(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("who", ["other_firm_attorney", "unassigned_paralegal", "unassigned_attorney", "ops"])
+def test_people_outside_the_case_get_404_on_the_case_and_its_files(firm_people: dict[str, Any], who: str) -> None:
+    client = _client_for(firm_people[who])
+    for url in _case_urls(firm_people):
+        assert client.get(url).status_code == 404, url
+
+
+def test_assigned_people_see_the_case_and_its_files(firm_people: dict[str, Any]) -> None:
+    urls = _case_urls(firm_people)
+    for who in ("attorney", "paralegal"):
+        client = _client_for(firm_people[who])
+        for url in urls[:5]:
+            assert client.get(url).status_code == 200, (who, url)
+
+
+def test_posting_to_an_unseen_case_is_404_and_stores_nothing(firm_people: dict[str, Any]) -> None:
+    case = firm_people["case"]
+    client = _client_for(firm_people["other_firm_attorney"])
+    response = client.post(
+        reverse("casework:document_upload", args=[case.pk]),
+        {"file": io.BytesIO(text_pdf(["x"]))},
+    )
+    assert response.status_code == 404
+    assert client.post(reverse("generation:run_start", args=[case.pk])).status_code == 404
+    assert case.documents.count() == 0
+    assert case.runs.count() == 0
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(firm_people: dict[str, Any]) -> None:
+    response = Client().get(reverse("casework:case_detail", args=[firm_people["case"].pk]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_visible_to_scopes_cases_by_firm_and_assignment(firm_people: dict[str, Any]) -> None:
+    case = firm_people["case"]
+    assert list(Case.objects.visible_to(firm_people["attorney"])) == [case]
+    for who in ("unassigned_attorney", "other_firm_attorney", "ops"):
+        assert not Case.objects.visible_to(firm_people[who]).exists()
+
+
+def test_viewing_and_downloading_are_audited_without_case_text(firm_people: dict[str, Any]) -> None:
+    urls = _case_urls(firm_people)
+    client = _client_for(firm_people["attorney"])
+    client.get(urls[0])
+    client.get(urls[3])
+    actions = list(AuditEvent.objects.filter(actor=firm_people["attorney"]).values_list("action", flat=True))
+    assert sorted(actions) == ["download", "view"]
+
+
+def test_ops_admins_see_the_ops_page_and_caseworkers_do_not(firm_people: dict[str, Any]) -> None:
+    url = reverse("llmops:dashboard")
+    assert _client_for(firm_people["ops"]).get(url).status_code == 200
+    for who in ("attorney", "paralegal"):
+        assert _client_for(firm_people[who]).get(url).status_code == 404

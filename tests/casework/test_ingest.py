@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from casework.ingest import ingest_document
+from casework.models import Document, DocumentStatus, Page
+from casework.pdfgen import text_pdf
+from casework.uploads import UploadRejected, do_store_upload
+from tests.conftest import SAMPLE_PDFS, wait_until
+
+FOUR_PAGES = SAMPLE_PDFS / "004-pdflatex-4-pages_pdflatex-4-pages.pdf"
+PASSWORD = SAMPLE_PDFS / "005-libreoffice-writer-password_libreoffice-writer-password.pdf"
+IMAGE_ONLY = SAMPLE_PDFS / "019-grayscale-image_grayscale-image.pdf"
+
+
+def _store(case: Any, path: Path) -> Document:
+    with path.open("rb") as handle:
+        return do_store_upload(case=case, name=path.name, stream=handle, uploaded_by=None).document
+
+
+@pytest.mark.django_db
+def test_a_four_page_pdf_is_stored_page_by_page(firm_people: dict[str, Any]) -> None:
+    document = _store(firm_people["case"], FOUR_PAGES)
+    result = ingest_document(document.pk)
+    assert result is not None and result.status == DocumentStatus.READY
+    pages = list(Page.objects.filter(document=document).order_by("number"))
+    assert [p.number for p in pages] == [1, 2, 3, 4]
+    assert all(len(p.text) > 1000 for p in pages)
+
+
+@pytest.mark.django_db
+def test_a_password_protected_pdf_fails_with_a_reason(firm_people: dict[str, Any]) -> None:
+    document = _store(firm_people["case"], PASSWORD)
+    ingest_document(document.pk)
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.FAILED
+    assert "password-protected" in document.error
+    assert not document.pages.exists()
+
+
+@pytest.mark.django_db
+def test_pages_without_text_are_marked_as_needing_ocr(firm_people: dict[str, Any]) -> None:
+    document = _store(firm_people["case"], IMAGE_ONLY)
+    ingest_document(document.pk)
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.NEEDS_OCR
+    assert list(document.pages.values_list("needs_ocr", flat=True)) == [True]
+
+
+@pytest.mark.django_db
+def test_a_document_is_ingested_once_even_if_its_task_is_delivered_twice(firm_people: dict[str, Any]) -> None:
+    document = _store(firm_people["case"], FOUR_PAGES)
+    assert ingest_document(document.pk) is not None
+    assert ingest_document(document.pk) is None
+    assert document.pages.count() == 4
+
+
+@pytest.mark.django_db
+def test_a_duplicate_upload_is_recognised_and_not_stored_twice(firm_people: dict[str, Any], settings: Any) -> None:
+    case = firm_people["case"]
+    first = _store(case, FOUR_PAGES)
+    with FOUR_PAGES.open("rb") as handle:
+        again = do_store_upload(case=case, name="copy.pdf", stream=handle, uploaded_by=None)
+    assert again.duplicate and again.document.pk == first.pk
+    stored = list((Path(settings.AFFIANT_STORAGE_DIR) / str(case.pk)).glob("*.pdf"))
+    assert stored == [Path(settings.AFFIANT_STORAGE_DIR) / first.stored_name]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [(b"", "empty"), (b"<html><body>not a pdf</body></html>", "not a PDF")],
+)
+def test_files_that_are_not_pdfs_are_rejected_and_leave_nothing(
+    firm_people: dict[str, Any], settings: Any, payload: bytes, reason: str
+) -> None:
+    case = firm_people["case"]
+    with pytest.raises(UploadRejected, match=reason):
+        do_store_upload(case=case, name="x.pdf", stream=io.BytesIO(payload), uploaded_by=None)
+    assert not Document.objects.exists()
+    assert not list((Path(settings.AFFIANT_STORAGE_DIR) / str(case.pk)).iterdir())
+
+
+@pytest.mark.django_db
+def test_an_upload_over_the_size_limit_is_rejected(firm_people: dict[str, Any], settings: Any) -> None:
+    settings.AFFIANT_MAX_UPLOAD_BYTES = 1000
+    pdf = text_pdf(["x" * 50] * 20)
+    assert len(pdf) > 1000
+    with pytest.raises(UploadRejected, match="larger than the limit"):
+        do_store_upload(case=firm_people["case"], name="big.pdf", stream=io.BytesIO(pdf), uploaded_by=None)
+    assert not Document.objects.exists()
+
+
+@pytest.mark.realstack
+def test_pdfs_uploaded_through_the_web_form_are_read_by_the_worker(
+    realstack: Any, firm_people: dict[str, Any], tmp_path: Path
+) -> None:
+    case = firm_people["case"]
+    client = Client()
+    client.force_login(firm_people["paralegal"])
+    upload_url = reverse("casework:document_upload", args=[case.pk])
+    # A name the browser sends is never trusted: give the password-protected file an innocent one.
+    renamed = tmp_path / "intake.pdf"
+    shutil.copy(PASSWORD, renamed)
+    for path in (FOUR_PAGES, renamed):
+        with path.open("rb") as handle:
+            response = client.post(upload_url, {"file": handle})
+        assert response.status_code == 302
+    good = Document.objects.get(case=case, original_name=FOUR_PAGES.name)
+    locked = Document.objects.get(case=case, original_name="intake.pdf")
+
+    def finished() -> bool:
+        statuses = set(Document.objects.filter(case=case).values_list("status", flat=True))
+        return not statuses & {DocumentStatus.QUEUED, DocumentStatus.PROCESSING}
+
+    wait_until(finished, 60, "the worker to read both uploads")
+    good.refresh_from_db()
+    locked.refresh_from_db()
+    assert good.status == DocumentStatus.READY and good.page_count == 4
+    assert list(good.pages.values_list("number", flat=True)) == [1, 2, 3, 4]
+    assert locked.status == DocumentStatus.FAILED
+    assert "password-protected" in locked.error
+    page = client.get(reverse("casework:case_detail", args=[case.pk])).content.decode()
+    assert "password-protected" in page and "Ready" in page

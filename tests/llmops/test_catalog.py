@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from llmops.catalog import CatalogError, load_catalog, parse_catalog
+from llmops.models import Host, LLMModel, Route
+
+pytestmark = pytest.mark.django_db
+
+MINIMAL = """
+hosts:
+  - {name: local, kind: llamacpp, external: false}
+models:
+  - {name: local-drafter, host: local, remote_name: gemma-3-270m, context_length: 8192,
+     max_output_tokens: 512, first_token_timeout_s: 60, stall_timeout_s: 10, total_timeout_s: 300}
+routes:
+  draft: [local-drafter]
+"""
+
+
+def test_the_shipped_catalog_loads_and_loading_twice_changes_nothing() -> None:
+    first = load_catalog(Path(settings.LLMOPS_CONFIG))
+    counts = (Host.objects.count(), LLMModel.objects.count(), Route.objects.count())
+    second = load_catalog(Path(settings.LLMOPS_CONFIG))
+    assert first == second
+    assert (Host.objects.count(), LLMModel.objects.count(), Route.objects.count()) == counts
+    draft = Route.objects.get(name="draft")
+    assert draft.ordered_models()[0].name == "local-drafter"
+    assert Host.objects.get(name="local").queue == "gpu.local"
+
+
+def test_the_issue_schema_loads_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(MINIMAL)
+    summary = load_catalog(path)
+    assert (summary.hosts, summary.models, summary.routes) == (1, 1, 1)
+    model = LLMModel.objects.get(name="local-drafter")
+    assert (model.context_length, model.stall_timeout_s, model.host.kind) == (8192, 10.0, "llamacpp")
+
+
+def test_editing_the_file_updates_the_rows(tmp_path: Path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(MINIMAL)
+    load_catalog(path)
+    path.write_text(MINIMAL.replace("stall_timeout_s: 10", "stall_timeout_s: 4"))
+    load_catalog(path)
+    assert LLMModel.objects.get(name="local-drafter").stall_timeout_s == 4.0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("kind: llamacpp", "kind: tgi"), "kind 'tgi' is not one of"),
+        (("host: local,", "host: elsewhere,"), "host 'elsewhere' is not defined"),
+        (("draft: [local-drafter]", "draft: [missing]"), "model 'missing' is not defined"),
+        (("context_length: 8192", "context_length: 256"), "max_output_tokens must be smaller"),
+        (("stall_timeout_s: 10", "stall_timeout_s: ten"), "`stall_timeout_s` has the wrong type"),
+        (("remote_name: gemma-3-270m, ", ""), "missing `remote_name`"),
+    ],
+)
+def test_a_malformed_catalog_is_refused_with_where_and_why(change: tuple[str, str], message: str) -> None:
+    with pytest.raises(CatalogError, match=message):
+        parse_catalog(MINIMAL.replace(*change))
+    assert not Host.objects.exists()

@@ -1,0 +1,57 @@
+"""The managed llama.cpp host: model processes in their own groups, owned by the supervisor."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+
+from llmops.modelhost import live_group_members
+from llmops.models import ManagedProcess, ProcessStatus
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.realstack
+
+
+def _post(path: str, **body: Any) -> dict[str, Any]:
+    response = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}{path}", json=body, timeout=120)
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_a_model_runs_in_its_own_process_group_and_unloads_by_ending_it(realstack: Any) -> None:
+    resident = _post("/ensure", model="local-drafter-small-ctx")
+    pid = resident["pid"]
+    assert resident["n_ctx"] == 4096
+    assert os.getpgid(pid) == pid  # its own group, so ending the group ends all of it
+    assert os.getpgid(pid) != os.getpgid(os.getpid())
+    assert _post("/ensure", model="local-drafter-small-ctx")["pid"] == pid  # reused, not duplicated
+    record = ManagedProcess.objects.get(pid=pid)
+    assert record.status == ProcessStatus.READY and record.rss_bytes > 50 * 1024 * 1024
+
+    unloaded = _post("/unload", model="local-drafter-small-ctx")
+    assert unloaded["unloaded"] is True
+    assert live_group_members(pid) == []
+    record.refresh_from_db()
+    assert record.status == ProcessStatus.STOPPED and record.stopped_at is not None
+
+
+def test_a_model_process_killed_from_outside_is_noticed_and_reloaded(realstack: Any) -> None:
+    pid = _post("/ensure", model="local-drafter-small-ctx")["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    wait_until(lambda: ManagedProcess.objects.get(pid=pid).status == ProcessStatus.DIED, 20, "the sweep to notice")
+    again = _post("/ensure", model="local-drafter-small-ctx")
+    assert again["pid"] != pid
+    assert httpx.get(f"http://127.0.0.1:{again['port']}/v1/models", timeout=5).status_code == 200
+    _post("/unload", model="local-drafter-small-ctx")
+
+
+def test_an_unknown_model_is_refused_with_a_reason(realstack: Any) -> None:
+    response = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": "nope"}, timeout=10)
+    assert response.status_code == 400
+    assert "not served by host local" in response.json()["error"]

@@ -1,0 +1,36 @@
+"""A pytest plugin loaded before Django's settings (`-p tests.services` in pyproject.toml).
+
+Points the tests at PostgreSQL and Redis on 127.0.0.1 when they answer, as on the development
+machines and in CI; otherwise the settings fall back to SQLite and the embedded Redis, which the
+conftest starts. Variables already set in the environment win.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+if "DATABASE_URL" not in os.environ and _answers(5432):
+    os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/affiant"
+if "REDIS_URL" not in os.environ and _answers(6379):
+    # Database 15: the tests purge it, so it must be no one else's.
+    os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/15"
+
+# Tests keep their files, logs and any SQLite database apart from `make run`'s.
+os.environ.setdefault("AFFIANT_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test"))
+# Short drafts keep the real model's part of the suite quick on two cores.
+os.environ.setdefault("AFFIANT_DRAFT_SECTIONS", "introduction,how_we_met")
+os.environ.setdefault("AFFIANT_DRAFT_MAX_TOKENS", "48")
+# The tests' model host listens beside, not on, the port `make run` uses.
+os.environ.setdefault("LLAMACPP_CONTROL_URL", "http://127.0.0.1:8791")
+# Playwright's sync API runs an event loop in the test thread; the ORM calls in the same test are safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
