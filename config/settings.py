@@ -156,7 +156,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("AFFIANT_VISIBI
 CELERY_TASK_ALWAYS_EAGER = False
 
 # --- llmops --------------------------------------------------------------------------------
-LLMOPS_CONFIG = Path(env_str("LLMOPS_CONFIG", str(BASE_DIR / "llmops" / "models.yaml")))
+# A relative path is taken from the repository root, whatever the working directory.
+LLMOPS_CONFIG = BASE_DIR / env_str("LLMOPS_CONFIG", "llmops/models.yaml")
 # The managed llama.cpp host's supervisor listens here (loopback only) unless a host sets `url:`.
 LLAMACPP_CONTROL_URL = env_str("LLAMACPP_CONTROL_URL", "http://127.0.0.1:8790")
 LLAMACPP_THREADS = env_int("LLAMACPP_THREADS", 2)
