@@ -45,6 +45,10 @@ def spec_for(model: LLMModel) -> ModelSpec:
         total_timeout_s=model.total_timeout_s,
         keep_alive=model.keep_alive,
         gguf=model.gguf,
+        external=host.external,
+        api_key_env=host.api_key_env,
+        headers=tuple(sorted((str(k), str(v)) for k, v in (host.headers or {}).items())),
+        region=host.region,
     )
 
 

@@ -111,6 +111,9 @@ def load_catalog(path: Path) -> CatalogSummary:
                 "url": entry.get("url", ""),
                 "external": bool(entry.get("external", False)),
                 "queue_name": entry.get("queue", ""),
+                "api_key_env": entry.get("api_key_env", ""),
+                "headers": entry.get("headers") or {},
+                "region": entry.get("region", ""),
                 "enabled": bool(entry.get("enabled", True)),
             },
         )

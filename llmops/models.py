@@ -20,6 +20,11 @@ class Host(models.Model):
     url = models.CharField(max_length=300, blank=True, help_text="Base URL; for llamacpp, its supervisor")
     external = models.BooleanField(default=False, help_text="Outside the firm: sees only redacted text")
     queue_name = models.CharField(max_length=60, blank=True, help_text="Overrides the default queue")
+    api_key_env = models.CharField(
+        max_length=100, blank=True, help_text="Name of the environment variable holding the API key (never the key)"
+    )
+    headers = models.JSONField(default=dict, blank=True, help_text="Extra HTTP headers, e.g. OpenRouter's X-Title")
+    region = models.CharField(max_length=40, blank=True, help_text="bedrock: AWS region (else from the environment)")
     enabled = models.BooleanField(default=True)
 
     def __str__(self) -> str:

@@ -9,6 +9,8 @@ from llmops.providers.base import Provider, ProviderError
 _PROVIDERS: dict[str, tuple[str, str]] = {
     "llamacpp": ("llmops.providers.llamacpp", "LlamaCppProvider"),
     "openai": ("llmops.providers.openai", "OpenAIProvider"),
+    "ollama": ("llmops.providers.ollama", "OllamaProvider"),
+    "bedrock": ("llmops.providers.bedrock", "BedrockProvider"),
 }
 _overrides: dict[str, Provider] = {}
 

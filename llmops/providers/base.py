@@ -24,6 +24,10 @@ class ModelSpec:
     total_timeout_s: float
     keep_alive: str = ""
     gguf: str = ""
+    external: bool = False
+    api_key_env: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class CompletionRequest:
     stop: tuple[str, ...] = ()
     # Varies the sample between attempts of the same prompt, so a failover does not repeat a loop.
     seed: int | None = None
+    # The context window to run with (Ollama's num_ctx); None means the model's context_length.
+    num_ctx: int | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,13 @@ class Delta:
 
 @dataclass(frozen=True)
 class StreamEnd:
-    """The last item of a stream: why it ended and what the host counted."""
+    """The last item of a stream: why it ended and what the host counted.
+
+    `prompt_tokens` is what the host says it evaluated (Ollama's prompt_eval_count, OpenAI's
+    usage.prompt_tokens); the runner compares it with what it sent to catch silent truncation.
+    `timings` holds the host's own timings as it reports them (Ollama's nanosecond durations,
+    llama.cpp's `timings` object), under their original names.
+    """
 
     done_reason: str
     prompt_tokens: int | None = None
