@@ -20,7 +20,9 @@ def _answers(port: int) -> bool:
 
 
 if "DATABASE_URL" not in os.environ and _answers(5432):
-    os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/affiant"
+    # One test database per session (pytest-django creates test_<name> and drops it at the end), so two
+    # checkouts, or a developer and CI, can run the suite at once on one PostgreSQL.
+    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/affiant_{os.getpid()}"
 if "REDIS_URL" not in os.environ and _answers(6379):
     # Database 15: the tests purge it, so it must be no one else's.
     os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/15"
