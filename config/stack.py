@@ -212,7 +212,9 @@ def main() -> None:
             stopping = True
             raise KeyboardInterrupt
 
+    # Both explicitly: a shell that starts us in the background leaves SIGINT ignored.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         stack.ensure_redis()
         stack.say(f"broker {stack.env['REDIS_URL']}")
@@ -225,6 +227,7 @@ def main() -> None:
         django.setup()
         start_backend(stack)
         stack.manage("seed_demo")
+        stack.manage("draft_demo")
         stack.start_web()
         stack.say("Affiant is running at http://127.0.0.1:8000 — press Ctrl-C to stop everything.")
         while True:

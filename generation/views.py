@@ -47,7 +47,7 @@ def run_detail(request: HttpRequest, case_id: int, run_id: int) -> HttpResponse:
     context = {
         "case": run.case,
         "run": run,
-        "run_sections": run.sections.select_related("call"),
+        "run_sections": run.sections.select_related("call__model"),
         "versions": versions,
         "version": version,
         "version_sections": version.sections.all() if version else [],

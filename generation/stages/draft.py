@@ -19,7 +19,7 @@ _PASSAGE_PROMPT_CHARS = 600
 
 def build_messages(*, client_name: str, section: SectionSpec, passages: list[Passage]) -> list[Message]:
     excerpts = "\n".join(
-        f'[{i}] {p.document_name}, page {p.page_number}: "{_squash(p.text)[:_PASSAGE_PROMPT_CHARS]}"'
+        f'[{i}] {p.document_name}, page {p.page_number}: "{_whole_sentences(_squash(p.text), _PASSAGE_PROMPT_CHARS)}"'
         for i, p in enumerate(passages, start=1)
     )
     instructions = (
@@ -32,6 +32,15 @@ def build_messages(*, client_name: str, section: SectionSpec, passages: list[Pas
         Message(role="user", content=f"{instructions}\n\n{section.heading}"),
         Message(role="assistant", content=PRIMER),
     ]
+
+
+def _whole_sentences(text: str, limit: int) -> str:
+    """At most `limit` characters, cut after a sentence: a model copies a cut-off word into its answer."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
+    return head[: end + 1] if end > limit // 3 else head.rsplit(" ", 1)[0]
 
 
 def _squash(text: str) -> str:

@@ -4,25 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('llmops', '0001_initial'),
+        ("llmops", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='host',
-            name='api_key_env',
-            field=models.CharField(blank=True, help_text='Name of the environment variable holding the API key (never the key)', max_length=100),
+            model_name="host",
+            name="api_key_env",
+            field=models.CharField(
+                blank=True,
+                help_text="Name of the environment variable holding the API key (never the key)",
+                max_length=100,
+            ),
         ),
         migrations.AddField(
-            model_name='host',
-            name='headers',
+            model_name="host",
+            name="headers",
             field=models.JSONField(blank=True, default=dict, help_text="Extra HTTP headers, e.g. OpenRouter's X-Title"),
         ),
         migrations.AddField(
-            model_name='host',
-            name='region',
-            field=models.CharField(blank=True, help_text='bedrock: AWS region (else from the environment)', max_length=40),
+            model_name="host",
+            name="region",
+            field=models.CharField(
+                blank=True, help_text="bedrock: AWS region (else from the environment)", max_length=40
+            ),
         ),
     ]
