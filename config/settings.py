@@ -185,3 +185,10 @@ LOGGING = {
 AFFIANT_DRAFT_SECTIONS = env_list("AFFIANT_DRAFT_SECTIONS", [])
 AFFIANT_DRAFT_MAX_TOKENS = env_int("AFFIANT_DRAFT_MAX_TOKENS", 320)
 AFFIANT_EVIDENCE_PASSAGES = env_int("AFFIANT_EVIDENCE_PASSAGES", 4)
+# Transient host errors are retried on the same model this many times, with exponential backoff.
+LLMOPS_MAX_RETRIES = env_int("LLMOPS_MAX_RETRIES", 2)
+LLMOPS_RETRY_BACKOFF_S = env_float("LLMOPS_RETRY_BACKOFF_S", 1.0)
+# A model's circuit opens after this many failures within the window, and half-opens after the cooldown.
+LLMOPS_CIRCUIT_FAILURES = env_int("LLMOPS_CIRCUIT_FAILURES", 5)
+LLMOPS_CIRCUIT_WINDOW_S = env_int("LLMOPS_CIRCUIT_WINDOW_S", 300)
+LLMOPS_CIRCUIT_COOLDOWN_S = env_int("LLMOPS_CIRCUIT_COOLDOWN_S", 60)

@@ -13,12 +13,21 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from llmops.circuits import accepts_calls
 from llmops.models import LLMCall, LLMModel, Route
 from llmops.providers.base import CompletionRequest, Message, ModelSpec
 
 
 class NoModelAvailable(Exception):
     """The route names no enabled model."""
+
+
+@dataclass(frozen=True)
+class RedactorRef:
+    """Where a worker finds the redactor for this call's text: `module:function` called with kwargs."""
+
+    path: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,10 @@ def spec_for(model: LLMModel) -> ModelSpec:
 
 def request_for(call: LLMCall) -> CompletionRequest:
     return CompletionRequest(
-        messages=tuple(Message(role=m["role"], content=m["content"]) for m in call.messages),
+        messages=tuple(
+            Message(role=m["role"], content=m["content"], evidence=tuple(m.get("evidence") or ()))
+            for m in call.messages
+        ),
         max_tokens=call.max_tokens,
         temperature=call.temperature,
         json_schema=call.json_schema,
@@ -64,9 +76,16 @@ def request_for(call: LLMCall) -> CompletionRequest:
 
 
 def first_available_model(route: Route) -> LLMModel:
+    """The first enabled model of the route whose circuit accepts calls."""
+    open_circuits = []
     for model in route.ordered_models():
-        if model.enabled and model.host.enabled:
+        if not (model.enabled and model.host.enabled):
+            continue
+        if accepts_calls(model):
             return model
+        open_circuits.append(model.name)
+    if open_circuits:
+        raise NoModelAvailable(f"route {route.name!r}: every model's circuit is open ({', '.join(open_circuits)})")
     raise NoModelAvailable(f"route {route.name!r} has no enabled model")
 
 
@@ -81,6 +100,7 @@ def request_completion(
     json_schema: dict[str, Any] | None = None,
     stop: Sequence[str] = (),
     callback: Callback | None = None,
+    redactor: RedactorRef | None = None,
 ) -> LLMCall:
     """Record a call on the route's first available model and queue it once the transaction commits."""
     route_obj = Route.objects.get(name=route)
@@ -91,12 +111,13 @@ def request_completion(
         route=route_obj,
         stage=stage,
         label=label[:200],
-        messages=[asdict(m) for m in messages],
+        messages=[{"role": m.role, "content": m.content, "evidence": list(m.evidence)} for m in messages],
         max_tokens=min(max_tokens or model.max_output_tokens, model.max_output_tokens),
         temperature=temperature,
         json_schema=json_schema,
         stop=list(stop),
         callback=asdict(callback) if callback else None,
+        redactor=asdict(redactor) if redactor else None,
     )
     dispatch_on_commit(call)
     return call
@@ -108,13 +129,16 @@ def time_limits(model: LLMModel) -> tuple[int, int]:
     return total + settings.LLMOPS_SOFT_LIMIT_MARGIN_S, total + settings.LLMOPS_HARD_LIMIT_MARGIN_S
 
 
-def dispatch_on_commit(call: LLMCall) -> None:
+def dispatch_on_commit(call: LLMCall, countdown: float = 0.0) -> None:
+    """Queue the call on its host's queue once the transaction that created it commits."""
     call_id, queue = call.pk, call.host.queue
     soft, hard = time_limits(call.model)
 
     def send() -> None:
         from llmops.tasks import run_llm_call_task
 
-        run_llm_call_task.apply_async(args=(call_id,), queue=queue, soft_time_limit=soft, time_limit=hard)
+        run_llm_call_task.apply_async(
+            args=(call_id,), queue=queue, soft_time_limit=soft, time_limit=hard, countdown=countdown
+        )
 
     transaction.on_commit(send)

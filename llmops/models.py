@@ -51,6 +51,9 @@ class LLMModel(models.Model):
     gguf = models.CharField(max_length=500, blank=True, help_text="llamacpp: file path or pkg:<package>")
     expected_vram_mb = models.PositiveIntegerField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
+    circuit_reset_at = models.DateTimeField(
+        null=True, blank=True, help_text="Failures before this moment no longer count against the model"
+    )
 
     class Meta:
         verbose_name = "model"
@@ -121,6 +124,9 @@ class LLMCall(models.Model):
     stop = models.JSONField(default=list, blank=True, help_text="Stop sequences")
     output = models.TextField(blank=True)
     callback = models.JSONField(null=True, blank=True, help_text="{task, kwargs} sent when the call ends")
+    redactor = models.JSONField(
+        null=True, blank=True, help_text="{path, kwargs} of the redactor for external hosts, given by the caller"
+    )
 
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -129,6 +135,9 @@ class LLMCall(models.Model):
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     n_ctx = models.PositiveIntegerField(null=True, blank=True)
+    load_s = models.FloatField(null=True, blank=True, help_text="Loading the model, as the host reports it")
+    prompt_eval_s = models.FloatField(null=True, blank=True)
+    generation_s = models.FloatField(null=True, blank=True)
     done_reason = models.CharField(max_length=30, blank=True)
     error_kind = models.CharField(max_length=30, blank=True)
     error = models.TextField(blank=True)
@@ -183,6 +192,7 @@ class HangKind(models.TextChoices):
     OOM = "oom", "Out of memory"
     DISCONNECT = "disconnect", "Connection dropped"
     UNLOAD_STUCK = "unload_stuck", "Unload did not free memory"
+    TRUNCATED = "truncated", "Prompt truncated by the host"
 
 
 class HangAction(models.TextChoices):

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from llmops.calls import Callback, dispatch_on_commit, request_for, spec_for
+from llmops.circuits import accepts_calls
+from llmops.context import ContextOverflow, fit_context, was_truncated
 from llmops.models import CallStatus, HangAction, HangEvent, HangKind, LLMCall, LLMModel
 from llmops.providers import get_provider
 from llmops.providers.base import Cancelled, CancelToken, Delta, ProviderError, StreamEnd
+from llmops.redaction import RedactionUnavailable, Redactor, load_redactor, redact_request
 from llmops.watch import LoopDetector, Watchdog
 
 logger = logging.getLogger("llmops.calls")
@@ -53,16 +58,27 @@ def execute_call(call_id: int) -> Outcome | None:
     loop = LoopDetector()
     pieces: list[str] = []
     end: StreamEnd | None = None
+    redactor: Redactor | None = None
     watchdog = Watchdog(
         cancel=cancel,
         first_token_s=spec.first_token_timeout_s,
         stall_s=spec.stall_timeout_s,
         total_s=spec.total_timeout_s,
     )
+
+    def restored(text: str) -> str:
+        return redactor.restore(text) if redactor is not None else text
+
     try:
         with watchdog:
             provider = get_provider(spec.host_kind)
-            for item in provider.stream(spec, request_for(call), cancel):
+            request = request_for(call)
+            if spec.external:
+                redactor = load_redactor(call.redactor)
+                request = redact_request(request, redactor)
+            fitted = fit_context(provider, spec, request)
+            LLMCall.objects.filter(pk=call.pk).update(prompt_tokens=fitted.prompt_tokens, n_ctx=fitted.request.num_ctx)
+            for item in provider.stream(spec, fitted.request, cancel):
                 if isinstance(item, Delta):
                     if not watchdog.seen_first_token:
                         LLMCall.objects.filter(pk=call.pk).update(first_token_at=timezone.now())
@@ -81,10 +97,21 @@ def execute_call(call_id: int) -> Outcome | None:
             kind=exc.reason,
             message=_describe(exc.reason, spec.name),
             detected_after_s=detected,
-            partial_output="".join(pieces),
+            partial_output=restored("".join(pieces)),
         )
+    except ContextOverflow as exc:
+        return finish_failed(call, kind="context_overflow", message=str(exc), detected_after_s=watchdog.elapsed())
+    except RedactionUnavailable as exc:
+        return finish_failed(call, kind="no_redactor", message=str(exc), detected_after_s=watchdog.elapsed())
     except ProviderError as exc:
-        return finish_failed(call, kind=exc.kind, message=str(exc), detected_after_s=watchdog.elapsed())
+        return finish_failed(
+            call,
+            kind=exc.kind,
+            message=str(exc),
+            detected_after_s=watchdog.elapsed(),
+            partial_output=restored("".join(pieces)),
+            transient=exc.transient,
+        )
     except SoftTimeLimitExceeded:
         cancel.cancel(HangKind.SOFT_LIMIT)
         return finish_failed(
@@ -92,15 +119,20 @@ def execute_call(call_id: int) -> Outcome | None:
             kind=HangKind.SOFT_LIMIT,
             message="the task passed its soft time limit",
             detected_after_s=watchdog.elapsed(),
+            partial_output=restored("".join(pieces)),
         )
     if end is None:
         return finish_failed(
+            call, kind=HangKind.DISCONNECT, message="the stream ended early", detected_after_s=watchdog.elapsed()
+        )
+    if was_truncated(fitted, end.prompt_tokens):
+        return finish_failed(
             call,
-            kind=HangKind.DISCONNECT,
-            message="the stream ended early",
+            kind=HangKind.TRUNCATED,
+            message=f"{spec.name} evaluated {end.prompt_tokens} of the {fitted.prompt_tokens} prompt tokens sent",
             detected_after_s=watchdog.elapsed(),
         )
-    return finish_completed(call, text="".join(pieces), end=end)
+    return finish_completed(call, text=restored("".join(pieces)), end=end)
 
 
 def _describe(kind: str, model_name: str) -> str:
@@ -113,19 +145,47 @@ def _describe(kind: str, model_name: str) -> str:
     return descriptions.get(kind, f"{model_name}: {kind}")
 
 
+def phase_seconds(timings: dict[str, Any]) -> dict[str, float | None]:
+    """Load, prompt-evaluation and generation time from the host's own report, where it gives one."""
+    if "load_duration" in timings or "eval_duration" in timings:  # Ollama: nanoseconds
+        return {
+            key: round(timings[name] / 1e9, 3) if isinstance(timings.get(name), int | float) else None
+            for key, name in (
+                ("load_s", "load_duration"),
+                ("prompt_eval_s", "prompt_eval_duration"),
+                ("generation_s", "eval_duration"),
+            )
+        }
+    if "prompt_ms" in timings or "predicted_ms" in timings:  # llama.cpp server: milliseconds
+        return {
+            "load_s": None,
+            "prompt_eval_s": round(timings["prompt_ms"] / 1000, 3) if "prompt_ms" in timings else None,
+            "generation_s": round(timings["predicted_ms"] / 1000, 3) if "predicted_ms" in timings else None,
+        }
+    return {"load_s": None, "prompt_eval_s": None, "generation_s": None}
+
+
 def finish_completed(call: LLMCall, *, text: str, end: StreamEnd) -> Outcome:
     now = timezone.now()
+    first_token_at = LLMCall.objects.filter(pk=call.pk).values_list("first_token_at", flat=True).first()
+    phases = phase_seconds(end.timings)
+    if phases["generation_s"] is None and first_token_at is not None:
+        phases["generation_s"] = round((now - first_token_at).total_seconds(), 3)
+    fields: dict[str, Any] = {
+        "status": CallStatus.COMPLETED,
+        "output": text,
+        "finished_at": now,
+        "output_tokens": end.output_tokens,
+        "done_reason": end.done_reason[:30],
+        "timings": end.timings,
+        **phases,
+    }
+    if end.prompt_tokens is not None:
+        fields["prompt_tokens"] = end.prompt_tokens
+    if end.n_ctx is not None:
+        fields["n_ctx"] = end.n_ctx
     with transaction.atomic():
-        updated = LLMCall.objects.filter(pk=call.pk, status=CallStatus.RUNNING).update(
-            status=CallStatus.COMPLETED,
-            output=text,
-            finished_at=now,
-            prompt_tokens=end.prompt_tokens,
-            output_tokens=end.output_tokens,
-            n_ctx=end.n_ctx,
-            done_reason=end.done_reason[:30],
-            timings=end.timings,
-        )
+        updated = LLMCall.objects.filter(pk=call.pk, status=CallStatus.RUNNING).update(**fields)
         if updated:
             _send_callback_on_commit(call, final_call_id=call.pk)
     call.refresh_from_db()
@@ -145,20 +205,38 @@ def next_model(call: LLMCall) -> LLMModel | None:
     models = call.route.ordered_models()
     position = next((i for i, m in enumerate(models) if m.pk == call.model_id), -1)
     for model in models[position + 1 :]:
-        if model.pk not in tried and model.enabled and model.host.enabled:
+        if model.pk not in tried and model.enabled and model.host.enabled and accepts_calls(model):
             return model
     return None
 
 
+def retries_so_far(call: LLMCall) -> int:
+    """How many times this call's model was already retried in a row before this attempt."""
+    count = 0
+    previous = call.failed_over_from
+    while previous is not None and previous.model_id == call.model_id:
+        count += 1
+        previous = previous.failed_over_from
+    return count
+
+
 def finish_failed(
-    call: LLMCall, *, kind: str, message: str, detected_after_s: float, partial_output: str = ""
+    call: LLMCall,
+    *,
+    kind: str,
+    message: str,
+    detected_after_s: float,
+    partial_output: str = "",
+    transient: bool = False,
 ) -> Outcome:
-    """Record the failure, then hand the work to the route's next model, or end the chain.
+    """Record the failure, then retry (transient errors), hand the work to the route's next model,
+    or end the chain.
 
     Safe to call twice (soft limit and hard limit racing): only the first caller finds the call running.
     """
-    fallback = next_model(call)
-    action = HangAction.FAILED_OVER if fallback else HangAction.FAILED
+    retry = transient and retries_so_far(call) < settings.LLMOPS_MAX_RETRIES
+    fallback = call.model if retry else next_model(call)
+    action = HangAction.RETRIED if retry else HangAction.FAILED_OVER if fallback else HangAction.FAILED
     next_call: LLMCall | None = None
     with transaction.atomic():
         updated = LLMCall.objects.filter(pk=call.pk, status=CallStatus.RUNNING).update(
@@ -196,8 +274,10 @@ def finish_failed(
                 json_schema=call.json_schema,
                 stop=call.stop,
                 callback=call.callback,
+                redactor=call.redactor,
             )
-            dispatch_on_commit(next_call)
+            backoff = settings.LLMOPS_RETRY_BACKOFF_S * 2 ** retries_so_far(call) if retry else 0.0
+            dispatch_on_commit(next_call, countdown=backoff)
         else:
             _send_callback_on_commit(call, final_call_id=call.pk)
     call.refresh_from_db()

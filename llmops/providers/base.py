@@ -32,8 +32,12 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Message:
+    """One message. `evidence` holds passages ranked best first that the context guard may drop
+    from the end to fit the model; they are written into `content` at `{evidence}` (or after it)."""
+
     role: str  # "system" | "user" | "assistant"
     content: str
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class CompletionRequest:
     seed: int | None = None
     # The context window to run with (Ollama's num_ctx); None means the model's context_length.
     num_ctx: int | None = None
+    # The prompt's size in the model's own tokenizer, when the context guard could count it.
+    prompt_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,10 @@ class CancelToken:
 
 
 class Provider(Protocol):
+    def count_tokens(self, spec: ModelSpec, text: str) -> int | None:
+        """The text's length in the model's own tokenizer, or None where the host has none."""
+        ...
+
     def stream(self, spec: ModelSpec, request: CompletionRequest, cancel: CancelToken) -> Iterator[StreamItem]:
         """Yield Deltas as the host produces them, then exactly one StreamEnd.
 

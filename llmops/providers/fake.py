@@ -30,9 +30,14 @@ class Step:
 
 
 class ScriptedProvider:
-    def __init__(self, scripts: dict[str, list[Step]]) -> None:
+    def __init__(self, scripts: dict[str, list[Step]], reported_prompt_tokens: dict[str, int] | None = None) -> None:
         self.scripts = scripts  # model name -> steps
+        # What the "host" says it evaluated; by default the whole prompt, as counted.
+        self.reported_prompt_tokens = reported_prompt_tokens or {}
         self.requests: list[tuple[str, CompletionRequest]] = []
+
+    def count_tokens(self, spec: ModelSpec, text: str) -> int | None:
+        return len(text.split())
 
     def stream(self, spec: ModelSpec, request: CompletionRequest, cancel: CancelToken) -> Iterator[StreamItem]:
         self.requests.append((spec.name, request))
@@ -51,7 +56,8 @@ class ScriptedProvider:
             if step.text:
                 count += 1
                 yield Delta(step.text)
-        yield StreamEnd(done_reason="stop", prompt_tokens=1, output_tokens=count)
+        reported = self.reported_prompt_tokens.get(spec.name, request.prompt_tokens)
+        yield StreamEnd(done_reason="stop", prompt_tokens=reported, output_tokens=count, n_ctx=request.num_ctx)
 
 
 def tokens(text: str, gap_s: float = 0.0) -> list[Step]:

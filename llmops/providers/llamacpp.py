@@ -66,9 +66,15 @@ class LlamaCppProvider:
         result: dict[str, Any] = response.json()
         return result
 
-    def count_tokens(self, base_url: str, prompt: str) -> int | None:
+    def count_tokens(self, spec: ModelSpec, text: str) -> int | None:
+        """Count with the model's own tokenizer (loading the model if it is not resident)."""
+        resident = self.ensure_loaded(spec, timeout_s=spec.first_token_timeout_s)
+        return self._tokenize(f"http://127.0.0.1:{resident['port']}", text)
+
+    @staticmethod
+    def _tokenize(base_url: str, text: str) -> int | None:
         try:
-            response = httpx.post(f"{base_url}/extras/tokenize", json={"input": prompt}, timeout=10.0)
+            response = httpx.post(f"{base_url}/extras/tokenize", json={"input": text}, timeout=10.0)
             response.raise_for_status()
             return len(response.json()["tokens"])
         except (httpx.HTTPError, KeyError, ValueError):
@@ -79,7 +85,9 @@ class LlamaCppProvider:
         cancel.raise_if_cancelled()
         base_url = f"http://127.0.0.1:{resident['port']}"
         prompt = render_prompt(request.messages)
-        prompt_tokens = self.count_tokens(base_url, prompt)
+        prompt_tokens = request.prompt_tokens
+        if prompt_tokens is None:
+            prompt_tokens = self._tokenize(base_url, prompt)
         n_ctx = int(resident["n_ctx"])
         if prompt_tokens is not None and prompt_tokens + request.max_tokens > n_ctx:
             raise ProviderError(

@@ -44,7 +44,10 @@ def route() -> Route:
 def sent(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     """What the runner would put on the broker: dispatched call ids and callback tasks."""
     record: dict[str, list[Any]] = {"dispatched": [], "callbacks": []}
-    monkeypatch.setattr("llmops.runner.dispatch_on_commit", lambda call: record["dispatched"].append(call.pk))
+    monkeypatch.setattr(
+        "llmops.runner.dispatch_on_commit",
+        lambda call, countdown=0.0: record["dispatched"].append((call.pk, countdown)),
+    )
     monkeypatch.setattr(
         "llmops.runner.current_app.send_task",
         lambda name, kwargs: record["callbacks"].append((name, kwargs)),
@@ -111,7 +114,7 @@ def test_stall_mid_stream_fails_over_to_next_model(
     assert STALL_S <= hang.detected_after_s <= STALL_S + 1
     backup_call = LLMCall.objects.get(failed_over_from=call)
     assert backup_call.model.name == "backup" and backup_call.attempt == 2
-    assert sent["dispatched"] == [backup_call.pk]
+    assert sent["dispatched"] == [(backup_call.pk, 0.0)]
     assert sent["callbacks"] == []  # the chain is not over yet
     with django_capture_on_commit_callbacks(execute=True):
         execute_call(backup_call.pk)
@@ -208,3 +211,194 @@ def test_the_loop_detector_tells_repetition_from_prose() -> None:
     assert not any(detector.feed(word + " ") for word in prose.split())
     looping = LoopDetector()
     assert any(looping.feed(piece) for piece in ["I love him so much, he is very kind and sweet. "] * 6)
+
+
+# --- the context guard ---------------------------------------------------------------------------
+
+
+def _evidence_request(route: Route, passages: int, words_each: int, max_tokens: int = 64) -> LLMCall:
+    evidence = tuple(f"passage{i} " + "word " * words_each for i in range(passages))
+    return request_completion(
+        route=route.name,
+        messages=[Message(role="system", content="Evidence:\n{evidence}", evidence=evidence),
+                  Message(role="user", content="Write one sentence.")],
+        stage="draft",
+        max_tokens=max_tokens,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("provider", [{"primary": tokens("Fits now.")}], indirect=True)
+def test_a_prompt_too_long_for_the_context_drops_its_lowest_ranked_evidence(
+    route: Route, provider: ScriptedProvider, sent: dict[str, list[Any]], django_capture_on_commit_callbacks: Any
+) -> None:
+    # 2048 context - 64 output - margin leaves about 1950 tokens: 4 passages of 600 words do not fit, 3 do.
+    call = _evidence_request(route, passages=4, words_each=600)
+    with django_capture_on_commit_callbacks(execute=True):
+        execute_call(call.pk)
+    call.refresh_from_db()
+    assert call.status == CallStatus.COMPLETED
+    sent_text = provider.requests[0][1].messages[0].content
+    assert "passage0" in sent_text and "passage2" in sent_text and "passage3" not in sent_text
+    assert call.prompt_tokens is not None and call.prompt_tokens <= 2048 - 64
+    assert call.n_ctx == 2048
+
+
+@pytest.mark.parametrize(
+    "provider", [{"primary": tokens("Never sent."), "backup": tokens("Never sent.")}], indirect=True
+)
+def test_a_prompt_that_cannot_fit_fails_as_context_overflow_without_calling_the_host(
+    route: Route, provider: ScriptedProvider, sent: dict[str, list[Any]], django_capture_on_commit_callbacks: Any
+) -> None:
+    call = request_completion(
+        route=route.name, messages=[Message(role="user", content="word " * 3000)], stage="draft", max_tokens=64
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        execute_call(call.pk)
+    call.refresh_from_db()
+    assert (call.status, call.error_kind) == (CallStatus.FAILED, "context_overflow")
+    assert "has room for" in call.error
+    assert provider.requests == []
+    assert not HangEvent.objects.exists()  # the prompt's fault, not a hang
+
+
+def test_a_host_that_evaluates_fewer_prompt_tokens_than_sent_fails_the_call_as_truncated(
+    route: Route, sent: dict[str, list[Any]], django_capture_on_commit_callbacks: Any
+) -> None:
+    for provider in script({"primary": tokens("Looks fine."), "backup": tokens("Fine.")}):
+        provider.reported_prompt_tokens = {"primary": 2}
+        call = _request(route)
+        with django_capture_on_commit_callbacks(execute=True):
+            execute_call(call.pk)
+    call.refresh_from_db()
+    assert (call.status, call.error_kind) == (CallStatus.FAILED, "truncated")
+    assert "evaluated 2 of the" in call.error
+    assert HangEvent.objects.get().kind == "truncated"
+
+
+# --- retries and circuits ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "provider", [{"primary": [Step(error="host answered HTTP 503")], "backup": tokens("Fine.")}], indirect=True
+)
+def test_a_transient_error_is_retried_on_the_same_model_with_backoff_before_failing_over(
+    route: Route,
+    provider: ScriptedProvider,
+    sent: dict[str, list[Any]],
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llmops.providers.fake import ScriptedProvider as Scripted
+
+    original = Scripted.stream
+
+    def transient_stream(self: Scripted, spec: Any, request: Any, cancel: Any) -> Any:
+        from llmops.providers.base import ProviderError
+
+        if spec.name == "primary":
+            raise ProviderError("host answered HTTP 503", transient=True)
+        return original(self, spec, request, cancel)
+
+    monkeypatch.setattr(Scripted, "stream", transient_stream)
+    call = _request(route)
+    chain = [call.pk]
+    for _ in range(4):
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = execute_call(chain[-1])
+        assert outcome is not None
+        if outcome.next_call_id is None:
+            break
+        chain.append(outcome.next_call_id)
+    calls = [LLMCall.objects.get(pk=pk) for pk in chain]
+    assert [c.model.name for c in calls] == ["primary", "primary", "primary", "backup"]
+    assert [c.status for c in calls] == ["failed", "failed", "failed", "completed"]
+    assert [countdown for _, countdown in sent["dispatched"]] == [1.0, 2.0, 0.0]
+    actions = list(HangEvent.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["retried", "retried", "failed_over"]
+
+
+@pytest.mark.parametrize("provider", [{"primary": [Step(stall=True)], "backup": tokens("Fine.")}], indirect=True)
+def test_a_model_whose_calls_keep_hanging_has_its_circuit_opened_then_half_opened(
+    route: Route,
+    provider: ScriptedProvider,
+    sent: dict[str, list[Any]],
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from llmops.circuits import CircuitState, accepts_calls, circuit_for, do_reset_circuit
+
+    settings.LLMOPS_CIRCUIT_FAILURES = 2
+    primary = LLMModel.objects.get(name="primary")
+    for _ in range(2):
+        call = _request(route)
+        assert call.model == primary
+        with django_capture_on_commit_callbacks(execute=True):
+            execute_call(call.pk)
+    assert circuit_for(primary).state == CircuitState.OPEN
+    assert _request(route).model.name == "backup"  # routes skip an open circuit
+    LLMCall.objects.unfinished().update(status=CallStatus.FAILED, error_kind="test")
+    LLMCall.objects.filter(model=primary).update(finished_at=timezone.now() - timedelta(seconds=61))
+    assert circuit_for(primary).state == CircuitState.HALF_OPEN
+    probe = _request(route)
+    assert probe.model == primary  # one probe goes through
+    assert not accepts_calls(primary)  # and only one
+    probe.delete()
+    do_reset_circuit(primary)
+    primary.refresh_from_db()
+    assert circuit_for(primary).state == CircuitState.CLOSED
+
+
+# --- external hosts -------------------------------------------------------------------------------
+
+
+class _NameRedactor:
+    """Stands in for the case vault in this unit test: one known name and its placeholder."""
+
+    def redact(self, text: str) -> str:
+        return text.replace("Maria Lopez", "<PERSON_1>")
+
+    def restore(self, text: str) -> str:
+        return text.replace("<PERSON_1>", "Maria Lopez")
+
+
+def name_redactor() -> _NameRedactor:
+    return _NameRedactor()
+
+
+@pytest.mark.parametrize("provider", [{"primary": tokens("<PERSON_1> met him in 2015.")}], indirect=True)
+def test_an_external_host_sees_placeholders_and_the_answer_is_restored(
+    route: Route, provider: ScriptedProvider, sent: dict[str, list[Any]], django_capture_on_commit_callbacks: Any
+) -> None:
+    from llmops.calls import RedactorRef
+
+    Host.objects.filter(name="local").update(external=True)
+    call = request_completion(
+        route=route.name,
+        messages=[Message(role="user", content="Maria Lopez wrote:", evidence=("Maria Lopez met him.",))],
+        stage="draft",
+        redactor=RedactorRef(path="tests.llmops.test_runner:name_redactor"),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        execute_call(call.pk)
+    call.refresh_from_db()
+    outbound = provider.requests[0][1].messages[0].content
+    assert "Maria Lopez" not in outbound and outbound.count("<PERSON_1>") == 2
+    assert call.status == CallStatus.COMPLETED
+    assert call.output.strip() == "Maria Lopez met him in 2015."
+
+
+@pytest.mark.parametrize("provider", [{"primary": tokens("x"), "backup": tokens("x")}], indirect=True)
+def test_an_external_host_without_a_redactor_is_never_sent_the_text(
+    route: Route, provider: ScriptedProvider, sent: dict[str, list[Any]], django_capture_on_commit_callbacks: Any
+) -> None:
+    Host.objects.filter(name="local").update(external=True)
+    call = _request(route)
+    with django_capture_on_commit_callbacks(execute=True):
+        execute_call(call.pk)
+    call.refresh_from_db()
+    assert (call.status, call.error_kind) == (CallStatus.FAILED, "no_redactor")
+    assert provider.requests == []
