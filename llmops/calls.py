@@ -6,7 +6,9 @@ wants to hear back, a callback task; it never waits on the call.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -129,9 +131,29 @@ def time_limits(model: LLMModel) -> tuple[int, int]:
     return total + settings.LLMOPS_SOFT_LIMIT_MARGIN_S, total + settings.LLMOPS_HARD_LIMIT_MARGIN_S
 
 
+# Set inside `dispatch_locally()`: calls are collected here for the caller to run, not sent to Celery.
+_local_dispatch: ContextVar[list[tuple[int, float]] | None] = ContextVar("local_dispatch", default=None)
+
+
+@contextmanager
+def dispatch_locally() -> Iterator[list[tuple[int, float]]]:
+    """Within this block, calls (first attempts, retries, failovers) are not queued: their ids and
+    backoffs are collected in the yielded list, for an in-process runner to take in order."""
+    pending: list[tuple[int, float]] = []
+    token = _local_dispatch.set(pending)
+    try:
+        yield pending
+    finally:
+        _local_dispatch.reset(token)
+
+
 def dispatch_on_commit(call: LLMCall, countdown: float = 0.0) -> None:
     """Queue the call on its host's queue once the transaction that created it commits."""
     call_id, queue = call.pk, call.host.queue
+    local = _local_dispatch.get()
+    if local is not None:
+        transaction.on_commit(lambda: local.append((call_id, countdown)))
+        return
     soft, hard = time_limits(call.model)
 
     def send() -> None:

@@ -7,6 +7,7 @@ was, how long it took to see, and what was done about it.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,6 +144,18 @@ def _describe(kind: str, model_name: str) -> str:
         HangKind.LOOP: f"{model_name} kept repeating itself",
     }
     return descriptions.get(kind, f"{model_name}: {kind}")
+
+
+def drain(pending: list[tuple[int, float]]) -> LLMCall | None:
+    """Run collected calls here, in order, with their backoffs, until none is left (see
+    `calls.dispatch_locally`). Returns the last call run: the end of the chain."""
+    last: int | None = None
+    while pending:
+        call_id, countdown = pending.pop(0)
+        time.sleep(countdown)
+        execute_call(call_id)
+        last = call_id
+    return LLMCall.objects.filter(pk=last).first() if last is not None else None
 
 
 def phase_seconds(timings: dict[str, Any]) -> dict[str, float | None]:
