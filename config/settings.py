@@ -192,3 +192,6 @@ LLMOPS_RETRY_BACKOFF_S = env_float("LLMOPS_RETRY_BACKOFF_S", 1.0)
 LLMOPS_CIRCUIT_FAILURES = env_int("LLMOPS_CIRCUIT_FAILURES", 5)
 LLMOPS_CIRCUIT_WINDOW_S = env_int("LLMOPS_CIRCUIT_WINDOW_S", 300)
 LLMOPS_CIRCUIT_COOLDOWN_S = env_int("LLMOPS_CIRCUIT_COOLDOWN_S", 60)
+# Prometheus /metrics: off unless enabled; when a token is set, scrapers must send it as a bearer token.
+AFFIANT_METRICS_ENABLED = env_bool("AFFIANT_METRICS_ENABLED", False)
+AFFIANT_METRICS_TOKEN = env_str("AFFIANT_METRICS_TOKEN", "")

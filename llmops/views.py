@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.crypto import constant_time_compare
 
+from llmops.metrics import render_metrics
 from llmops.models import HangEvent, Host, LLMCall, ManagedProcess, ProcessStatus
 
 OPS_ROLE = "ops_admin"
@@ -26,6 +29,16 @@ def ops_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition. Off unless enabled; with a token set, only a scraper that sends it gets in."""
+    token = settings.AFFIANT_METRICS_TOKEN
+    if not (settings.AFFIANT_METRICS_ENABLED or token):
+        raise Http404
+    if token and not constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
+        return HttpResponse("a bearer token is required\n", status=401, content_type="text/plain")
+    return HttpResponse(render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @ops_only
