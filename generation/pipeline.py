@@ -25,7 +25,7 @@ from generation.models import (
     SectionStatus,
 )
 from generation.stages import draft
-from llmops.calls import Callback, NoModelAvailable, request_completion
+from llmops.calls import Callback, NoModelAvailable, RedactorRef, messages_of, request_completion
 from llmops.models import CallStatus, LLMCall, Route
 from llmops.providers.base import Message
 
@@ -111,7 +111,7 @@ def _take_call_result(run: DeclarationRun, *, section_id: int, call_id: int) -> 
         section.text = text
         section.status = SectionStatus.DRAFTED
     elif section.attempts < _MAX_DRAFT_ATTEMPTS:
-        _request_section(run, section, [Message(**m) for m in call.messages])
+        _request_section(run, section, messages_of(call))
         return
     else:
         section.status = SectionStatus.MISSING
@@ -155,6 +155,8 @@ def _request_section(run: DeclarationRun, section: RunSection, messages: list[Me
             temperature=0.3,
             stop=draft.STOP,
             callback=Callback(task=ADVANCE_TASK, kwargs={"run_id": run.pk, "section_id": section.pk}),
+            allow_external=run.case.consent_external,
+            redactor=RedactorRef(path="casework.pii:redactor_for_case", kwargs={"case_id": run.case_id}),
         )
     except NoModelAvailable as exc:
         section.status = SectionStatus.FAILED

@@ -63,12 +63,16 @@ def spec_for(model: LLMModel) -> ModelSpec:
     )
 
 
+def messages_of(call: LLMCall) -> list[Message]:
+    """The messages a call was asked with, as the caller gave them (evidence not yet fitted)."""
+    return [
+        Message(role=m["role"], content=m["content"], evidence=tuple(m.get("evidence") or ())) for m in call.messages
+    ]
+
+
 def request_for(call: LLMCall) -> CompletionRequest:
     return CompletionRequest(
-        messages=tuple(
-            Message(role=m["role"], content=m["content"], evidence=tuple(m.get("evidence") or ()))
-            for m in call.messages
-        ),
+        messages=tuple(messages_of(call)),
         max_tokens=call.max_tokens,
         temperature=call.temperature,
         json_schema=call.json_schema,
@@ -77,18 +81,24 @@ def request_for(call: LLMCall) -> CompletionRequest:
     )
 
 
-def first_available_model(route: Route) -> LLMModel:
-    """The first enabled model of the route whose circuit accepts calls."""
+def usable(model: LLMModel, *, allow_external: bool) -> bool:
+    """Enabled, on an enabled host, and inside the firm unless the caller allows otherwise."""
+    return model.enabled and model.host.enabled and (allow_external or not model.host.external)
+
+
+def first_available_model(route: Route, *, allow_external: bool = False) -> LLMModel:
+    """The first usable model of the route whose circuit accepts calls."""
     open_circuits = []
     for model in route.ordered_models():
-        if not (model.enabled and model.host.enabled):
+        if not usable(model, allow_external=allow_external):
             continue
         if accepts_calls(model):
             return model
         open_circuits.append(model.name)
     if open_circuits:
         raise NoModelAvailable(f"route {route.name!r}: every model's circuit is open ({', '.join(open_circuits)})")
-    raise NoModelAvailable(f"route {route.name!r} has no enabled model")
+    where = "" if allow_external else " inside the firm (the case has no consent to external models)"
+    raise NoModelAvailable(f"route {route.name!r} has no enabled model{where}")
 
 
 def request_completion(
@@ -103,10 +113,15 @@ def request_completion(
     stop: Sequence[str] = (),
     callback: Callback | None = None,
     redactor: RedactorRef | None = None,
+    allow_external: bool = False,
 ) -> LLMCall:
-    """Record a call on the route's first available model and queue it once the transaction commits."""
+    """Record a call on the route's first available model and queue it once the transaction commits.
+
+    Models on `external` hosts are used only with `allow_external` (the client's consent) and get only
+    text that `redactor` has cleaned.
+    """
     route_obj = Route.objects.get(name=route)
-    model = first_available_model(route_obj)
+    model = first_available_model(route_obj, allow_external=allow_external)
     call = LLMCall.objects.create(
         model=model,
         host=model.host,
@@ -120,6 +135,7 @@ def request_completion(
         stop=list(stop),
         callback=asdict(callback) if callback else None,
         redactor=asdict(redactor) if redactor else None,
+        allow_external=allow_external,
     )
     dispatch_on_commit(call)
     return call

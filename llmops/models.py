@@ -124,6 +124,9 @@ class LLMCall(models.Model):
     stop = models.JSONField(default=list, blank=True, help_text="Stop sequences")
     output = models.TextField(blank=True)
     callback = models.JSONField(null=True, blank=True, help_text="{task, kwargs} sent when the call ends")
+    allow_external = models.BooleanField(
+        default=False, help_text="The caller allows hosts outside the firm (the client consented)"
+    )
     redactor = models.JSONField(
         null=True, blank=True, help_text="{path, kwargs} of the redactor for external hosts, given by the caller"
     )

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from llmops.calls import Callback, dispatch_on_commit, request_for, spec_for
+from llmops.calls import Callback, dispatch_on_commit, request_for, spec_for, usable
 from llmops.circuits import accepts_calls
 from llmops.context import ContextOverflow, fit_context, was_truncated
 from llmops.models import CallStatus, HangAction, HangEvent, HangKind, LLMCall, LLMModel
@@ -218,7 +218,7 @@ def next_model(call: LLMCall) -> LLMModel | None:
     models = call.route.ordered_models()
     position = next((i for i, m in enumerate(models) if m.pk == call.model_id), -1)
     for model in models[position + 1 :]:
-        if model.pk not in tried and model.enabled and model.host.enabled and accepts_calls(model):
+        if model.pk not in tried and usable(model, allow_external=call.allow_external) and accepts_calls(model):
             return model
     return None
 
@@ -288,6 +288,7 @@ def finish_failed(
                 stop=call.stop,
                 callback=call.callback,
                 redactor=call.redactor,
+                allow_external=call.allow_external,
             )
             backoff = settings.LLMOPS_RETRY_BACKOFF_S * 2 ** retries_so_far(call) if retry else 0.0
             dispatch_on_commit(next_call, countdown=backoff)

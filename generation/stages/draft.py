@@ -18,7 +18,8 @@ _PASSAGE_PROMPT_CHARS = 600
 
 
 def build_messages(*, client_name: str, section: SectionSpec, passages: list[Passage]) -> list[Message]:
-    excerpts = "\n".join(
+    # Ranked best first: when the prompt must shrink to fit the model, the context guard drops the last.
+    excerpts = tuple(
         f'[{i}] {p.document_name}, page {p.page_number}: "{_whole_sentences(_squash(p.text), _PASSAGE_PROMPT_CHARS)}"'
         for i, p in enumerate(passages, start=1)
     )
@@ -28,7 +29,7 @@ def build_messages(*, client_name: str, section: SectionSpec, passages: list[Pas
         "excerpts above: dates, places, names and what was said."
     )
     return [
-        Message(role="system", content=f"Case file excerpts:\n{excerpts}"),
+        Message(role="system", content="Case file excerpts:\n{evidence}", evidence=excerpts),
         Message(role="user", content=f"{instructions}\n\n{section.heading}"),
         Message(role="assistant", content=PRIMER),
     ]

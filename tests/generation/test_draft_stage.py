@@ -3,6 +3,7 @@ from __future__ import annotations
 from casework.search import Passage
 from generation.declarations import VAWA
 from generation.stages.draft import build_messages, clean_output
+from llmops.context import render
 
 
 def _passage(text: str, page: int = 1) -> Passage:
@@ -16,7 +17,8 @@ def test_the_prompt_carries_the_evidence_and_primes_the_first_person() -> None:
         section=VAWA.section("how_we_met"),
         passages=[_passage("We met in 2015."), _passage(long_text, 2)],
     )
-    system, user, primer = messages
+    system, user, primer = render(tuple(messages))
+    assert len(messages[0].evidence) == 2  # droppable, best first
     assert '[1] intake.pdf, page 1: "We met in 2015."' in system.content
     assert "[2] intake.pdf, page 2:" in system.content
     assert '2017."' in system.content  # a long passage is cut after a whole sentence

@@ -381,6 +381,7 @@ def test_an_external_host_sees_placeholders_and_the_answer_is_restored(
         messages=[Message(role="user", content="Maria Lopez wrote:", evidence=("Maria Lopez met him.",))],
         stage="draft",
         redactor=RedactorRef(path="tests.llmops.test_runner:name_redactor"),
+        allow_external=True,
     )
     with django_capture_on_commit_callbacks(execute=True):
         execute_call(call.pk)
@@ -396,9 +397,26 @@ def test_an_external_host_without_a_redactor_is_never_sent_the_text(
     route: Route, provider: ScriptedProvider, sent: dict[str, list[Any]], django_capture_on_commit_callbacks: Any
 ) -> None:
     Host.objects.filter(name="local").update(external=True)
-    call = _request(route)
+    call = request_completion(
+        route=route.name, messages=[Message(role="user", content="x")], stage="draft", allow_external=True
+    )
     with django_capture_on_commit_callbacks(execute=True):
         execute_call(call.pk)
     call.refresh_from_db()
     assert (call.status, call.error_kind) == (CallStatus.FAILED, "no_redactor")
     assert provider.requests == []
+
+
+def test_without_consent_a_route_skips_external_models(route: Route) -> None:
+    from llmops.calls import NoModelAvailable
+
+    external = Host.objects.create(name="openrouter", kind="openai", url="http://127.0.0.1:9", external=True)
+    LLMModel.objects.filter(name="primary").update(host=external)
+    assert _request(route).model.name == "backup"
+    LLMModel.objects.filter(name="backup").update(host=external)
+    with pytest.raises(NoModelAvailable, match="inside the firm"):
+        _request(route)
+    call = request_completion(
+        route=route.name, messages=[Message(role="user", content="x")], stage="draft", allow_external=True
+    )
+    assert call.model.name == "primary" and call.allow_external
