@@ -96,7 +96,12 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "affiant.sqlite3",
             # Several processes (web, workers, model host) share the file: wait for locks.
-            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+            # WAL lets the web, workers and model host read while one writes; NORMAL sync is safe with WAL.
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
             # A file, not memory, so the workers a test starts share the test database.
             "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
         }

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import import_module
 from pathlib import Path
@@ -133,6 +134,8 @@ class Resident:
     port: int
     n_ctx: int
     record_id: int
+    # Kept in memory and written by the sweep: an ensure on the hot path of every call writes nothing.
+    last_used: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -181,8 +184,7 @@ class ModelSupervisor:
                 resident = None
             if resident is None:
                 resident = self._start(model)
-            else:
-                ManagedProcess.objects.filter(pk=resident.record_id).update(last_used_at=timezone.now())
+            resident.last_used = timezone.now()
             return resident.as_dict()
 
     def unload(self, model_name: str, reason: str = "unloaded") -> dict[str, Any]:
@@ -210,7 +212,9 @@ class ModelSupervisor:
                     self._forget(resident, ProcessStatus.DIED, f"exited with code {resident.process.returncode}")
                 else:
                     ManagedProcess.objects.filter(pk=resident.record_id).update(
-                        rss_bytes=group_rss(resident.process.pid), last_seen_at=timezone.now()
+                        rss_bytes=group_rss(resident.process.pid),
+                        last_seen_at=timezone.now(),
+                        **({"last_used_at": resident.last_used} if resident.last_used else {}),
                     )
 
     def shutdown(self) -> None:

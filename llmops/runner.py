@@ -60,6 +60,8 @@ def execute_call(call_id: int) -> Outcome | None:
     pieces: list[str] = []
     end: StreamEnd | None = None
     redactor: Redactor | None = None
+    # Written with the call's final update: one commit per call instead of one per step.
+    recorded: dict[str, Any] = {}
     watchdog = Watchdog(
         cancel=cancel,
         first_token_s=spec.first_token_timeout_s,
@@ -78,11 +80,11 @@ def execute_call(call_id: int) -> Outcome | None:
                 redactor = load_redactor(call.redactor)
                 request = redact_request(request, redactor)
             fitted = fit_context(provider, spec, request)
-            LLMCall.objects.filter(pk=call.pk).update(prompt_tokens=fitted.prompt_tokens, n_ctx=fitted.request.num_ctx)
+            recorded.update(prompt_tokens=fitted.prompt_tokens, n_ctx=fitted.request.num_ctx)
             for item in provider.stream(spec, fitted.request, cancel):
                 if isinstance(item, Delta):
                     if not watchdog.seen_first_token:
-                        LLMCall.objects.filter(pk=call.pk).update(first_token_at=timezone.now())
+                        recorded["first_token_at"] = timezone.now()
                     watchdog.progress()
                     pieces.append(item.text)
                     if loop.feed(item.text):
@@ -99,6 +101,7 @@ def execute_call(call_id: int) -> Outcome | None:
             message=_describe(exc.reason, spec.name),
             detected_after_s=detected,
             partial_output=restored("".join(pieces)),
+            recorded=recorded,
         )
     except ContextOverflow as exc:
         return finish_failed(call, kind="context_overflow", message=str(exc), detected_after_s=watchdog.elapsed())
@@ -112,6 +115,7 @@ def execute_call(call_id: int) -> Outcome | None:
             detected_after_s=watchdog.elapsed(),
             partial_output=restored("".join(pieces)),
             transient=exc.transient,
+            recorded=recorded,
         )
     except SoftTimeLimitExceeded:
         cancel.cancel(HangKind.SOFT_LIMIT)
@@ -121,10 +125,15 @@ def execute_call(call_id: int) -> Outcome | None:
             message="the task passed its soft time limit",
             detected_after_s=watchdog.elapsed(),
             partial_output=restored("".join(pieces)),
+            recorded=recorded,
         )
     if end is None:
         return finish_failed(
-            call, kind=HangKind.DISCONNECT, message="the stream ended early", detected_after_s=watchdog.elapsed()
+            call,
+            kind=HangKind.DISCONNECT,
+            message="the stream ended early",
+            detected_after_s=watchdog.elapsed(),
+            recorded=recorded,
         )
     if was_truncated(fitted, end.prompt_tokens):
         return finish_failed(
@@ -132,8 +141,9 @@ def execute_call(call_id: int) -> Outcome | None:
             kind=HangKind.TRUNCATED,
             message=f"{spec.name} evaluated {end.prompt_tokens} of the {fitted.prompt_tokens} prompt tokens sent",
             detected_after_s=watchdog.elapsed(),
+            recorded={**recorded, "prompt_tokens": end.prompt_tokens},
         )
-    return finish_completed(call, text=restored("".join(pieces)), end=end)
+    return finish_completed(call, text=restored("".join(pieces)), end=end, recorded=recorded)
 
 
 def _describe(kind: str, model_name: str) -> str:
@@ -178,13 +188,15 @@ def phase_seconds(timings: dict[str, Any]) -> dict[str, float | None]:
     return {"load_s": None, "prompt_eval_s": None, "generation_s": None}
 
 
-def finish_completed(call: LLMCall, *, text: str, end: StreamEnd) -> Outcome:
+def finish_completed(call: LLMCall, *, text: str, end: StreamEnd, recorded: dict[str, Any] | None = None) -> Outcome:
     now = timezone.now()
-    first_token_at = LLMCall.objects.filter(pk=call.pk).values_list("first_token_at", flat=True).first()
+    recorded = recorded or {}
+    first_token_at = recorded.get("first_token_at")
     phases = phase_seconds(end.timings)
     if phases["generation_s"] is None and first_token_at is not None:
         phases["generation_s"] = round((now - first_token_at).total_seconds(), 3)
     fields: dict[str, Any] = {
+        **recorded,
         "status": CallStatus.COMPLETED,
         "output": text,
         "finished_at": now,
@@ -241,6 +253,7 @@ def finish_failed(
     detected_after_s: float,
     partial_output: str = "",
     transient: bool = False,
+    recorded: dict[str, Any] | None = None,
 ) -> Outcome:
     """Record the failure, then retry (transient errors), hand the work to the route's next model,
     or end the chain.
@@ -258,6 +271,7 @@ def finish_failed(
             error=message[:1000],
             output=partial_output,
             finished_at=timezone.now(),
+            **(recorded or {}),
         )
         if not updated:
             return Outcome(call_id=call.pk, status=LLMCall.objects.get(pk=call.pk).status)

@@ -13,16 +13,21 @@ _PROVIDERS: dict[str, tuple[str, str]] = {
     "bedrock": ("llmops.providers.bedrock", "BedrockProvider"),
 }
 _overrides: dict[str, Provider] = {}
+# One instance per kind and process: providers keep what they learn (a resident model's port) between calls.
+_instances: dict[str, Provider] = {}
 
 
 def get_provider(kind: str) -> Provider:
     if kind in _overrides:
         return _overrides[kind]
+    if kind in _instances:
+        return _instances[kind]
     try:
         module_name, class_name = _PROVIDERS[kind]
     except KeyError:
         raise ProviderError(f"no provider is available for host kind {kind!r}") from None
     provider: Provider = getattr(import_module(module_name), class_name)()
+    _instances[kind] = provider
     return provider
 
 

@@ -42,6 +42,18 @@ def json_schema_grammar(schema: dict[str, Any]) -> str:
 
 
 class LlamaCppProvider:
+    def __init__(self) -> None:
+        # Where each model was last found resident, so a call does not ask the supervisor every time.
+        # A refused connection or a changed context length sends us back to the supervisor.
+        self._residents: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def resident(self, spec: ModelSpec, *, fresh: bool = False) -> dict[str, Any]:
+        key = (spec.host_url, spec.name)
+        known = self._residents.get(key)
+        if fresh or known is None or int(known["n_ctx"]) != spec.context_length:
+            known = self._residents[key] = self.ensure_loaded(spec, timeout_s=spec.first_token_timeout_s)
+        return known
+
     def ensure_loaded(self, spec: ModelSpec, timeout_s: float) -> dict[str, Any]:
         """Ask the supervisor to make the model resident; returns its port, pid and n_ctx."""
         try:
@@ -68,8 +80,21 @@ class LlamaCppProvider:
 
     def count_tokens(self, spec: ModelSpec, text: str) -> int | None:
         """Count with the model's own tokenizer (loading the model if it is not resident)."""
-        resident = self.ensure_loaded(spec, timeout_s=spec.first_token_timeout_s)
-        return self._tokenize(f"http://127.0.0.1:{resident['port']}", text)
+        count = self._tokenize(f"http://127.0.0.1:{self.resident(spec)['port']}", text)
+        if count is None:  # the process may have gone since we last saw it
+            count = self._tokenize(f"http://127.0.0.1:{self.resident(spec, fresh=True)['port']}", text)
+        return count
+
+    @staticmethod
+    def _answers(resident: dict[str, Any]) -> bool:
+        """Whether the resident process still accepts connections (a dead one refuses at once)."""
+        import socket
+
+        try:
+            with socket.create_connection(("127.0.0.1", int(resident["port"])), timeout=1.0):
+                return True
+        except OSError:
+            return False
 
     @staticmethod
     def _tokenize(base_url: str, text: str) -> int | None:
@@ -81,7 +106,9 @@ class LlamaCppProvider:
             return None
 
     def stream(self, spec: ModelSpec, request: CompletionRequest, cancel: CancelToken) -> Iterator[StreamItem]:
-        resident = self.ensure_loaded(spec, timeout_s=spec.first_token_timeout_s)
+        resident = self.resident(spec)
+        if not self._answers(resident):
+            resident = self.resident(spec, fresh=True)
         cancel.raise_if_cancelled()
         base_url = f"http://127.0.0.1:{resident['port']}"
         prompt = render_prompt(request.messages)
