@@ -80,13 +80,13 @@ def main() -> None:
     from llmops.runner import drain
 
     call_command("migrate", verbosity=0)
-    call_command("load_llmops", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    call_command("load_llmops", verbosity=0, stdout=sys.stderr)
     try:
         stack.ensure_modelhost("local", os.environ["LLAMACPP_CONTROL_URL"])
         stack.start_worker("bench-gpu-local", ["gpu.local"], concurrency=1)
         wait_for(lambda: workers_for({"gpu.local"}) == {"gpu.local"}, 60, "the GPU worker")
-        resident = httpx.post(f"{os.environ['LLAMACPP_CONTROL_URL']}/ensure", json={"model": "local-drafter"}, timeout=120)
-        port = resident.json()["port"]
+        control = os.environ["LLAMACPP_CONTROL_URL"]
+        port = httpx.post(f"{control}/ensure", json={"model": "local-drafter"}, timeout=120).json()["port"]
         base = f"http://127.0.0.1:{port}"
         params = {"max_tokens": args.max_tokens, "temperature": 0.0, "seed": 1, "repeat_penalty": 1.15}
 
@@ -160,7 +160,8 @@ def main() -> None:
         p50, p95 = percentile(overhead, 0.5), percentile(overhead, 0.95)
         result[f"{name}_overhead_p50_ms"] = round(p50, 2)
         result[f"{name}_overhead_p95_ms"] = round(p95, 2)
-        print(f"{name:>10}: overhead p50 {p50:7.2f} ms  p95 {p95:7.2f} ms  ({p50 / (model_p50 * 1000):.1%} of model time)")
+        share = p50 / (model_p50 * 1000)
+        print(f"{name:>10}: overhead p50 {p50:7.2f} ms  p95 {p95:7.2f} ms  ({share:.1%} of model time)")
     if "litellm" in ways and result["litellm_overhead_p50_ms"] > 0:
         ratio = result["in_process_overhead_p50_ms"] / result["litellm_overhead_p50_ms"]
         result["in_process_vs_litellm_p50"] = round(ratio, 2)
