@@ -420,3 +420,48 @@ def test_without_consent_a_route_skips_external_models(route: Route) -> None:
         route=route.name, messages=[Message(role="user", content="x")], stage="draft", allow_external=True
     )
     assert call.model.name == "primary" and call.allow_external
+
+
+# --- Celery's time limits ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", [{"primary": [Step(stall=True)], "backup": tokens("Fine.")}], indirect=True)
+def test_the_soft_time_limit_is_recorded_as_such_and_fails_over(
+    route: Route,
+    provider: ScriptedProvider,
+    sent: dict[str, list[Any]],
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def soft_limit(*args: Any, **kwargs: Any) -> Any:
+        raise SoftTimeLimitExceeded()
+        yield  # a generator, like every provider's stream
+
+    monkeypatch.setattr(provider, "stream", soft_limit)
+    call = _request(route)
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = execute_call(call.pk)
+    assert outcome is not None and outcome.error_kind == "soft_limit"
+    hang = HangEvent.objects.get()
+    assert (hang.kind, hang.action) == ("soft_limit", "failed_over")
+
+
+def test_the_hard_time_limit_handler_fails_a_call_left_running_and_only_once(
+    route: Route, sent: dict[str, list[Any]], django_capture_on_commit_callbacks: Any
+) -> None:
+    from celery.exceptions import TimeLimitExceeded
+
+    from llmops.tasks import record_hard_time_limit, run_llm_call_task
+
+    call = _request(route)
+    LLMCall.objects.filter(pk=call.pk).update(status=CallStatus.RUNNING)  # as the killed child left it
+    with django_capture_on_commit_callbacks(execute=True):
+        record_hard_time_limit(sender=run_llm_call_task, exception=TimeLimitExceeded(30), args=(call.pk,))
+        record_hard_time_limit(sender=run_llm_call_task, exception=TimeLimitExceeded(30), args=(call.pk,))
+    call.refresh_from_db()
+    assert (call.status, call.error_kind) == (CallStatus.FAILED, "hard_limit")
+    hang = HangEvent.objects.get()
+    assert (hang.kind, hang.action) == ("hard_limit", "failed_over")
+    assert LLMCall.objects.filter(failed_over_from=call, model__name="backup").count() == 1
