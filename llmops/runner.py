@@ -80,7 +80,9 @@ def execute_call(call_id: int) -> Outcome | None:
                 redactor = load_redactor(call.redactor)
                 request = redact_request(request, redactor)
             fitted = fit_context(provider, spec, request)
-            recorded.update(prompt_tokens=fitted.prompt_tokens, n_ctx=fitted.request.num_ctx)
+            recorded["prompt_tokens"] = fitted.prompt_tokens
+            if spec.host_kind == "ollama":  # the one API that takes num_ctx per call; others report their own
+                recorded["n_ctx"] = fitted.request.num_ctx
             for item in provider.stream(spec, fitted.request, cancel):
                 if isinstance(item, Delta):
                     if not watchdog.seen_first_token:

@@ -22,7 +22,7 @@ from llmops.providers.base import (
     StreamEnd,
     StreamItem,
 )
-from llmops.providers.sse import abort_response, iter_sse_json, raise_for_status
+from llmops.providers.sse import abort_on_connect, abort_response, iter_sse_json, raise_for_status
 
 
 def render_prompt(messages: tuple[Message, ...]) -> str:
@@ -140,7 +140,9 @@ class LlamaCppProvider:
         done_reason = ""
         started = time.monotonic()
         try:
-            with client.stream("POST", f"{base_url}/v1/completions", json=body) as response:
+            with client.stream(
+                "POST", f"{base_url}/v1/completions", json=body, extensions={"trace": abort_on_connect(cancel)}
+            ) as response:
                 cancel.on_cancel(lambda: abort_response(response))
                 raise_for_status(response)
                 for event in iter_sse_json(response, cancel):
