@@ -54,6 +54,12 @@ def _session_storage(settings: Any, storage_dir: Path) -> None:
     settings.AFFIANT_STORAGE_DIR = storage_dir
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Tests create many users; the production hasher's deliberate slowness buys them nothing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def live_stack(django_db_setup: None, django_db_blocker: Any, storage_dir: Path) -> Iterator[Stack]:
     """The model host supervisor and two Celery workers, on the test database and Redis."""

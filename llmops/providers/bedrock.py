@@ -7,6 +7,7 @@ from our database: a host row only names a region, and may leave even that to AW
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any
@@ -27,6 +28,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from llmops.context import render
 from llmops.providers.base import (
     Cancelled,
     CancelToken,
@@ -100,16 +102,21 @@ def client_config(spec: ModelSpec) -> Config:
 
 
 def default_client(spec: ModelSpec) -> Any:
+    # botocore itself reads only AWS_DEFAULT_REGION (and the profile's region); AWS_REGION is what
+    # the other AWS SDKs read first, so it comes first here too. None leaves the rest to boto3.
+    region = spec.region or os.environ.get("AWS_REGION") or None
     # A session of its own: boto3's default session is not safe to share between threads.
     session = boto3.session.Session()
-    return session.client("bedrock-runtime", region_name=spec.region or None, config=client_config(spec))
+    return session.client("bedrock-runtime", region_name=region, config=client_config(spec))
 
 
 def converse_arguments(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
     """The keyword arguments of `converse_stream` for one request."""
     system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
-    for message in request.messages:
+    # The context guard has already written the evidence in; rendering again changes nothing then,
+    # and keeps evidence from being dropped silently when a caller skipped the guard.
+    for message in render(request.messages):
         if message.role == "system":
             if message.content.strip():
                 system.append({"text": message.content})
@@ -152,6 +159,8 @@ def converse_arguments(spec: ModelSpec, request: CompletionRequest) -> dict[str,
 
 
 class BedrockProvider:
+    """`client_factory` makes the boto3 client for each call; tests hand in a stubbed one."""
+
     def __init__(self, client_factory: ClientFactory = default_client) -> None:
         self.client_factory = client_factory
 
@@ -162,14 +171,12 @@ class BedrockProvider:
     def stream(self, spec: ModelSpec, request: CompletionRequest, cancel: CancelToken) -> Iterator[StreamItem]:
         cancel.raise_if_cancelled()
         arguments = converse_arguments(spec, request)
-        try:
-            client = self.client_factory(spec)
-        except NoRegionError as exc:
-            raise ProviderError(_NO_REGION.format(host=spec.host_name), transient=False) from exc
+        client: Any = None
         events: Any = None
         try:
+            client = self.client_factory(spec)
             # Until the response headers arrive there is no stream to cut; a cancel in that window
-            # takes effect when the read timeout (the backstop) ends the request.
+            # takes effect as soon as they do, or when the read timeout (the backstop) ends the wait.
             response = client.converse_stream(**arguments)
             events = response["stream"]
             cancel.on_cancel(partial(abort_event_stream, events))
@@ -188,7 +195,8 @@ class BedrockProvider:
             if events is not None:
                 with contextlib.suppress(Exception):
                     events.close()
-            client.close()
+            if client is not None:
+                client.close()
 
 
 def read_events(events: Iterable[dict[str, Any]], *, json_mode: bool, cancel: CancelToken) -> Iterator[StreamItem]:
