@@ -120,3 +120,18 @@ def test_a_real_llama_cpp_stream_frozen_mid_way_is_caught_as_a_stall_and_fails_o
     assert 1.0 <= hang.detected_after_s <= 2.0
     assert (last.model.name, last.status) == ("local-drafter", CallStatus.COMPLETED)
     assert time.monotonic() - started < 60
+
+
+def test_llmcall_through_the_queue_reaches_the_real_model(realstack: Any) -> None:
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("llmcall", "--route", "draft", "--prompt", "The capital of France is", "--max-tokens", "8", "--queue",
+                 stdout=out)  # fmt: skip
+    result = json.loads(out.getvalue())
+    assert (result["status"], result["model"]) == ("completed", "local-drafter")
+    assert result["text"] and result["timings"]["prompt_tokens"] > 3
+    assert result["timings"]["queue_wait_s"] is not None and result["timings"]["first_token_s"] is not None
