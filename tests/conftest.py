@@ -6,6 +6,7 @@ PostgreSQL and Redis come from 127.0.0.1 when they answer (see tests/services.py
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,6 +67,11 @@ def live_stack(django_db_setup: None, django_db_blocker: Any, storage_dir: Path)
     import redis
 
     stack = Stack(quiet=True)
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # pytest then tears the session down, and this fixture stops what it started
+
+    signal.signal(signal.SIGTERM, interrupted)
     stack.ensure_redis()
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
     control = settings.LLAMACPP_CONTROL_URL

@@ -129,7 +129,7 @@ def test_llmcall_through_the_queue_reaches_the_real_model(realstack: Any) -> Non
     from django.core.management import call_command
 
     out = io.StringIO()
-    call_command("llmcall", "--route", "draft", "--prompt", "The capital of France is", "--max-tokens", "8", "--queue",
+    call_command("llmcall", "--route", "draft", "--prompt", "The capital of France is", "--max-tokens", "8", "--queue", "--timeout", "90",
                  stdout=out)  # fmt: skip
     result = json.loads(out.getvalue())
     assert (result["status"], result["model"]) == ("completed", "local-drafter")

@@ -15,8 +15,8 @@ from llmops.runner import drain
 
 
 def final_call(first: LLMCall) -> LLMCall:
-    """Follow a call's retries and failovers forward to the last attempt."""
-    call = first
+    """Follow a call's retries and failovers forward to the last attempt, as the database has it now."""
+    call = LLMCall.objects.get(pk=first.pk)
     while (following := LLMCall.objects.filter(failed_over_from=call).first()) is not None:
         call = following
     return call
