@@ -200,3 +200,7 @@ LLMOPS_CIRCUIT_COOLDOWN_S = env_int("LLMOPS_CIRCUIT_COOLDOWN_S", 60)
 # Prometheus /metrics: off unless enabled; when a token is set, scrapers must send it as a bearer token.
 AFFIANT_METRICS_ENABLED = env_bool("AFFIANT_METRICS_ENABLED", False)
 AFFIANT_METRICS_TOKEN = env_str("AFFIANT_METRICS_TOKEN", "")
+# GPU workers report every AFFIANT_HEARTBEAT_S; one silent for AFFIANT_HEARTBEAT_LOST_S is shown as lost.
+AFFIANT_HEARTBEAT_S = env_float("AFFIANT_HEARTBEAT_S", 5.0)
+AFFIANT_HEARTBEAT_LOST_S = env_float("AFFIANT_HEARTBEAT_LOST_S", 30.0)
+AFFIANT_GPU_SAMPLE_RETENTION_H = env_int("AFFIANT_GPU_SAMPLE_RETENTION_H", 24 * 7)

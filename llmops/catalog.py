@@ -114,6 +114,8 @@ def load_catalog(path: Path) -> CatalogSummary:
                 "api_key_env": entry.get("api_key_env", ""),
                 "headers": entry.get("headers") or {},
                 "region": entry.get("region", ""),
+                "memory_budget_mb": entry.get("memory_budget_mb"),
+                "restart_command": entry.get("restart_command", ""),
                 "enabled": bool(entry.get("enabled", True)),
             },
         )

@@ -25,6 +25,12 @@ class Host(models.Model):
     )
     headers = models.JSONField(default=dict, blank=True, help_text="Extra HTTP headers, e.g. OpenRouter's X-Title")
     region = models.CharField(max_length=40, blank=True, help_text="bedrock: AWS region (else from the environment)")
+    memory_budget_mb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Memory the host's models may use together (default: its GPUs' total)"
+    )
+    restart_command = models.CharField(
+        max_length=300, blank=True, help_text="Run on the GPU box when an unload does not free memory"
+    )
     enabled = models.BooleanField(default=True)
 
     def __str__(self) -> str:
@@ -253,3 +259,43 @@ class ManagedProcess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} pid {self.pid}"
+
+
+class WorkerHeartbeat(models.Model):
+    """The latest word from one GPU worker: its GPUs and what its host has resident. One row per worker."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="heartbeats")
+    worker = models.CharField(max_length=200, help_text="Celery's worker name, e.g. gpu-local@box1")
+    pid = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    started_at = models.DateTimeField()
+    gpus = models.JSONField(
+        null=True, blank=True, help_text="[{index, name, used_bytes, total_bytes, utilization_pct}]; null: no GPU"
+    )
+    residents = models.JSONField(default=list, blank=True, help_text="What the host says is loaded")
+    residency_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["host", "worker"], name="heartbeat_unique_worker")]
+        ordering = ["host__name", "worker"]
+
+    def __str__(self) -> str:
+        return self.worker
+
+
+class GpuSample(models.Model):
+    """Used memory and utilisation of one GPU at one heartbeat; pruned after the retention window."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="gpu_samples")
+    gpu_index = models.PositiveSmallIntegerField()
+    at = models.DateTimeField(db_index=True)
+    used_mb = models.PositiveIntegerField()
+    total_mb = models.PositiveIntegerField()
+    utilization_pct = models.PositiveSmallIntegerField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["host", "gpu_index", "at"])]
+        ordering = ["at"]
+
+    def __str__(self) -> str:
+        return f"gpu {self.gpu_index} of {self.host_id} at {self.at}"

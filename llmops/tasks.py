@@ -5,8 +5,9 @@ from typing import Any
 from billiard.einfo import ExceptionInfo
 from celery import shared_task
 from celery.exceptions import TimeLimitExceeded
-from celery.signals import task_failure
+from celery.signals import task_failure, worker_ready
 
+from llmops.residency import Heartbeat
 from llmops.runner import execute_call, handle_hard_limit
 
 
@@ -29,3 +30,18 @@ def record_hard_time_limit(
     """Runs in the worker's main process after it killed the child at the hard time limit."""
     if isinstance(exception, TimeLimitExceeded) and args:
         handle_hard_limit(int(args[0]))
+
+
+@worker_ready.connect
+def start_heartbeats(sender: Any = None, **kwargs: Any) -> None:
+    """A worker that consumes a host's GPU queue (`gpu.<host>`) beats for that host."""
+    if sender is None:
+        return
+    queues = sender.app.amqp.queues.consume_from or {}
+    for queue in queues:
+        if str(queue).startswith("gpu."):
+            host_name = str(queue).removeprefix("gpu.")
+            _heartbeats.append(Heartbeat(host_name=host_name, worker=str(sender.hostname)).start())
+
+
+_heartbeats: list[Heartbeat] = []

@@ -9,10 +9,13 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from llmops.metrics import render_metrics
-from llmops.models import HangEvent, Host, LLMCall, ManagedProcess, ProcessStatus
+from llmops.models import HangEvent, Host, LLMCall, ManagedProcess, ProcessStatus, WorkerHeartbeat
+from llmops.queues import queue_depths
+from llmops.residency import is_lost
 
 OPS_ROLE = "ops_admin"
 
@@ -64,8 +67,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         )
         .order_by("-queued_at", "-id")[:50]
     )
+    hosts = list(Host.objects.all().order_by("name"))
+    depths = queue_depths(h.queue for h in hosts)
+    now = timezone.now()
+    heartbeats = [
+        {"beat": beat, "lost": is_lost(beat, now), "age_s": (now - beat.at).total_seconds()}
+        for beat in WorkerHeartbeat.objects.select_related("host").order_by("host__name", "worker")
+    ]
     context = {
-        "hosts": Host.objects.all().order_by("name"),
+        "hosts": [{"host": h, "depth": depths.get(h.queue)} for h in hosts],
+        "heartbeats": heartbeats,
         "residents": ManagedProcess.objects.select_related("model", "host").filter(
             status__in=[ProcessStatus.STARTING, ProcessStatus.READY]
         ),
