@@ -129,8 +129,8 @@ def test_llmcall_through_the_queue_reaches_the_real_model(realstack: Any) -> Non
     from django.core.management import call_command
 
     out = io.StringIO()
-    call_command("llmcall", "--route", "draft", "--prompt", "The capital of France is", "--max-tokens", "8", "--queue", "--timeout", "90",
-                 stdout=out)  # fmt: skip
+    args = ["--route", "draft", "--prompt", "The capital of France is", "--max-tokens", "8", "--queue", "--timeout", "90"]
+    call_command("llmcall", *args, stdout=out)
     result = json.loads(out.getvalue())
     assert (result["status"], result["model"]) == ("completed", "local-drafter")
     assert result["text"] and result["timings"]["prompt_tokens"] > 3
