@@ -129,7 +129,17 @@ def test_llmcall_through_the_queue_reaches_the_real_model(realstack: Any) -> Non
     from django.core.management import call_command
 
     out = io.StringIO()
-    args = ["--route", "draft", "--prompt", "The capital of France is", "--max-tokens", "8", "--queue", "--timeout", "90"]
+    args = [
+        "--route",
+        "draft",
+        "--prompt",
+        "The capital of France is",
+        "--max-tokens",
+        "8",
+        "--queue",
+        "--timeout",
+        "90",
+    ]
     call_command("llmcall", *args, stdout=out)
     result = json.loads(out.getvalue())
     assert (result["status"], result["model"]) == ("completed", "local-drafter")
