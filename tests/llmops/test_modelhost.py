@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ def test_the_gemma_file_s_metadata_gives_its_kv_cache_size() -> None:
     assert estimate_bytes(weights_bytes=1000, metadata=metadata, n_ctx=0) == 1100
 
 
-def test_a_file_that_is_not_gguf_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_that_is_not_gguf_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "model.gguf"
     path.write_bytes(b"PK\x03\x04not a model")
     with pytest.raises(GGUFError, match="not a GGUF file"):
@@ -56,4 +57,5 @@ def test_an_escalated_unload_is_a_hang_event() -> None:
     )  # fmt: skip
     record_unload_stuck(host_name="local", model_name="m", seconds=10.2, detail="killed")
     event = HangEvent.objects.get()
+    assert event.model is not None and event.host is not None
     assert (event.kind, event.action, event.model.name, event.host.name) == ("unload_stuck", "escalated", "m", "local")
