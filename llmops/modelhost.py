@@ -34,7 +34,8 @@ from django.utils import timezone
 
 from llmops.gguf import estimate_bytes, read_metadata
 from llmops.gpu import process_gpu_memory, read_gpus
-from llmops.models import HangAction, HangEvent, HangKind, Host, HostKind, LLMModel, ManagedProcess, ProcessStatus
+from llmops.hangs import record_unload_stuck
+from llmops.models import Host, HostKind, LLMModel, ManagedProcess, ProcessStatus
 
 logger = logging.getLogger("llmops.modelhost")
 
@@ -59,18 +60,6 @@ def estimate_need(model: LLMModel) -> int:
 @functools.cache
 def gguf_metadata(path: Path) -> dict[str, Any]:
     return read_metadata(path)
-
-
-def record_unload_stuck(*, host_name: str, model_name: str, seconds: float, detail: str) -> HangEvent:
-    return HangEvent.objects.create(
-        kind=HangKind.UNLOAD_STUCK,
-        model=LLMModel.objects.filter(name=model_name).first(),
-        host=Host.objects.filter(name=host_name).first(),
-        stage="unload",
-        detected_after_s=round(seconds, 3),
-        action=HangAction.ESCALATED,
-        detail=detail[:300],
-    )
 
 
 @functools.cache

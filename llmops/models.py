@@ -299,3 +299,21 @@ class GpuSample(models.Model):
 
     def __str__(self) -> str:
         return f"gpu {self.gpu_index} of {self.host_id} at {self.at}"
+
+
+class OpsAction(models.Model):
+    """An ops admin's action on the machinery (unload, restart, circuit reset). Rows are only inserted."""
+
+    actor = models.ForeignKey("auth.User", on_delete=models.PROTECT, null=True, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=30)
+    host = models.ForeignKey(Host, on_delete=models.SET_NULL, null=True, related_name="+")
+    model = models.ForeignKey(LLMModel, on_delete=models.SET_NULL, null=True, related_name="+")
+    ip = models.GenericIPAddressField(null=True)
+    outcome = models.CharField(max_length=300, blank=True, help_text="Filled in when the action has run")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_id}"

@@ -7,6 +7,7 @@ from celery import shared_task
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import task_failure, worker_ready
 
+from llmops.models import Host, LLMModel, OpsAction
 from llmops.residency import Heartbeat
 from llmops.runner import execute_call, handle_hard_limit
 
@@ -45,3 +46,31 @@ def start_heartbeats(sender: Any = None, **kwargs: Any) -> None:
 
 
 _heartbeats: list[Heartbeat] = []
+
+
+@shared_task(name="llmops.unload_model", acks_late=True)
+def unload_model_task(model_id: int, action_id: int | None = None) -> None:
+    from llmops.unload import unload_model
+
+    model = LLMModel.objects.select_related("host").filter(pk=model_id).first()
+    if model is None:
+        return
+    result = unload_model(model)
+    if action_id is not None:
+        OpsAction.objects.filter(pk=action_id).update(
+            outcome=f"{'unloaded' if result.unloaded else 'not unloaded'}: {result.detail} ({result.seconds:.1f}s)"[
+                :300
+            ]
+        )
+
+
+@shared_task(name="llmops.restart_host", acks_late=True)
+def restart_host_task(host_id: int, action_id: int | None = None) -> None:
+    from llmops.unload import run_restart_command
+
+    host = Host.objects.filter(pk=host_id).first()
+    if host is None or not host.restart_command:
+        return
+    exit_code = run_restart_command(host)
+    if action_id is not None:
+        OpsAction.objects.filter(pk=action_id).update(outcome=f"restart command exited {exit_code}")

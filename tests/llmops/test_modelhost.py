@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from llmops.gguf import GGUFError, estimate_bytes, kv_cache_bytes, read_metadata
-from llmops.modelhost import end_process_group, live_group_members, record_unload_stuck, resolve_gguf
+from llmops.hangs import record_unload_stuck
+from llmops.modelhost import end_process_group, live_group_members, resolve_gguf
 
 
 def test_the_gemma_file_s_metadata_gives_its_kv_cache_size() -> None:
