@@ -207,3 +207,5 @@ AFFIANT_GPU_SAMPLE_RETENTION_H = env_int("AFFIANT_GPU_SAMPLE_RETENTION_H", 24 * 
 # How long an unload may take to show the model gone and its memory back before it is escalated.
 AFFIANT_UNLOAD_DEADLINE_S = env_float("AFFIANT_UNLOAD_DEADLINE_S", 15.0)
 AFFIANT_RESTART_COMMAND_TIMEOUT_S = env_float("AFFIANT_RESTART_COMMAND_TIMEOUT_S", 120.0)
+# Grouped dispatch: the longest a waiting call may be passed over for calls of the resident model.
+AFFIANT_SWAP_MAX_WAIT_S = env_float("AFFIANT_SWAP_MAX_WAIT_S", 120.0)

@@ -10,13 +10,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from llmops.circuits import accepts_calls
-from llmops.models import LLMCall, LLMModel, Route
+from llmops.models import Host, LLMCall, LLMModel, Route
 from llmops.providers.base import CompletionRequest, Message, ModelSpec
 
 
@@ -170,6 +172,23 @@ def dispatch_on_commit(call: LLMCall, countdown: float = 0.0) -> None:
     if local is not None:
         transaction.on_commit(lambda: local.append((call_id, countdown)))
         return
+    if countdown:
+        LLMCall.objects.filter(pk=call_id).update(not_before=timezone.now() + timedelta(seconds=countdown))
+    if call.host.dispatch == "grouped":
+        # The message names the host, not the call: the worker picks which waiting call to run when it
+        # gets there (see llmops.dispatch), so calls for a resident model need not wait behind a swap.
+        host_id = call.host_id
+        soft, hard = host_time_limits(call.host)
+
+        def send_token() -> None:
+            from llmops.tasks import run_next_call_task
+
+            run_next_call_task.apply_async(
+                args=(host_id,), queue=queue, soft_time_limit=soft, time_limit=hard, countdown=countdown
+            )
+
+        transaction.on_commit(send_token)
+        return
     soft, hard = time_limits(call.model)
 
     def send() -> None:
@@ -180,3 +199,11 @@ def dispatch_on_commit(call: LLMCall, countdown: float = 0.0) -> None:
         )
 
     transaction.on_commit(send)
+
+
+def host_time_limits(host: Host) -> tuple[int, int]:
+    """The limits for a call not yet chosen: those of the host's slowest model."""
+    slowest = LLMModel.objects.filter(host=host).order_by("-total_timeout_s").first()
+    if slowest is None:
+        raise NoModelAvailable(f"host {host.name} has no model")
+    return time_limits(slowest)

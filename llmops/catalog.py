@@ -116,6 +116,7 @@ def load_catalog(path: Path) -> CatalogSummary:
                 "region": entry.get("region", ""),
                 "memory_budget_mb": entry.get("memory_budget_mb"),
                 "restart_command": entry.get("restart_command", ""),
+                "dispatch": entry.get("dispatch", "fifo"),
                 "enabled": bool(entry.get("enabled", True)),
             },
         )

@@ -28,6 +28,12 @@ class Host(models.Model):
     memory_budget_mb = models.PositiveIntegerField(
         null=True, blank=True, help_text="Memory the host's models may use together (default: its GPUs' total)"
     )
+    dispatch = models.CharField(
+        max_length=10,
+        choices=[("fifo", "In arrival order"), ("grouped", "Grouped by model (fewer swaps)")],
+        default="fifo",
+        help_text="Grouped: waiting calls for the model just used go first, within a bounded wait",
+    )
     restart_command = models.CharField(
         max_length=300, blank=True, help_text="Run on the GPU box when an unload does not free memory"
     )
@@ -138,6 +144,7 @@ class LLMCall(models.Model):
     )
 
     queued_at = models.DateTimeField(auto_now_add=True)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="A retry's backoff: not to start before")
     started_at = models.DateTimeField(null=True, blank=True)
     first_token_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

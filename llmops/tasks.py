@@ -74,3 +74,24 @@ def restart_host_task(host_id: int, action_id: int | None = None) -> None:
     exit_code = run_restart_command(host)
     if action_id is not None:
         OpsAction.objects.filter(pk=action_id).update(outcome=f"restart command exited {exit_code}")
+
+
+@shared_task(name="llmops.run_next_call", acks_late=True, reject_on_worker_lost=True)
+def run_next_call_task(host_id: int) -> None:
+    from llmops.dispatch import run_next_call
+
+    run_next_call(host_id)
+
+
+@task_failure.connect(sender=run_next_call_task)
+def record_hard_time_limit_of_token(
+    sender: Any = None, exception: BaseException | None = None, args: tuple[Any, ...] = (), **kwargs: Any
+) -> None:
+    """The killed child ran whichever call it picked: the host's running call (one GPU worker per host)."""
+    from llmops.models import CallStatus, LLMCall
+
+    if isinstance(exception, TimeLimitExceeded) and args:
+        for call_id in LLMCall.objects.filter(host_id=int(args[0]), status=CallStatus.RUNNING).values_list(
+            "pk", flat=True
+        ):
+            handle_hard_limit(call_id)

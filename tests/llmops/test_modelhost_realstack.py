@@ -61,6 +61,8 @@ def test_loading_a_model_that_does_not_fit_evicts_the_least_recently_used_one(re
     from llmops.models import Host
 
     # local-drafter needs about 410 MiB at n_ctx 8192, local-drafter-small-ctx about 338 MiB at 4096.
+    for name in ("local-drafter", "local-drafter-small-ctx"):  # start from nothing resident
+        _post("/unload", model=name)
     Host.objects.filter(name="local").update(memory_budget_mb=600)
     first = _post("/ensure", model="local-drafter")
     assert 400 * 2**20 < first["need_bytes"] < 420 * 2**20
