@@ -79,3 +79,32 @@ def test_loading_a_model_that_does_not_fit_evicts_the_least_recently_used_one(re
     assert response.status_code == 400
     assert "needs about 409 MiB" in response.json()["error"] and "300 MiB in all" in response.json()["error"]
     _post("/unload", model="local-drafter-small-ctx")
+
+
+def test_after_a_model_process_is_killed_the_next_call_reloads_it_and_completes(realstack: Any) -> None:
+    from llmops.calls import dispatch_locally, request_completion
+    from llmops.providers.base import Message
+    from llmops.runner import drain
+
+    def call() -> Any:
+        with dispatch_locally() as pending:
+            request_completion(
+                route="draft", messages=[Message(role="user", content="The statement was")], stage="t", max_tokens=4
+            )
+            return drain(pending)
+
+    first = call()
+    assert first is not None and first.status == "completed" and first.model.name == "local-drafter"
+    pid = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": "local-drafter"}, timeout=60).json()[
+        "pid"
+    ]
+    os.killpg(pid, signal.SIGKILL)
+
+    def supervisor_noticed() -> bool:
+        status = httpx.get(f"{settings.LLAMACPP_CONTROL_URL}/status", timeout=5).json()
+        return pid not in [r["pid"] for r in status["residents"]]
+
+    wait_until(supervisor_noticed, 20, "the supervisor to notice")
+    second = call()  # this process's provider still remembers the dead port: it must find the new one
+    assert second is not None and (second.status, second.model.name) == ("completed", "local-drafter"), second.error
+    assert second.timings["pid"] != pid
