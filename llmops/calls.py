@@ -62,6 +62,7 @@ def spec_for(model: LLMModel) -> ModelSpec:
         api_key_env=host.api_key_env,
         headers=tuple(sorted((str(k), str(v)) for k, v in (host.headers or {}).items())),
         region=host.region,
+        memory_budget_mb=host.memory_budget_mb,
     )
 
 

@@ -109,7 +109,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "in_flight": LLMCall.objects.filter(status=CallStatus.RUNNING)
         .select_related("model", "host")
         .only("id", "stage", "started_at", "attempt", "model__name", "host__name"),
-        "charts": _memory_charts(now),
+        "charts": _memory_charts(now, hours=24 if request.GET.get("memory") == "day" else 1),
+        "memory_window": "day" if request.GET.get("memory") == "day" else "hour",
         "actions": OpsAction.objects.select_related("actor", "host", "model")[:10],
         "now": now,
     }

@@ -324,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("GET", "/api/ps"): lambda _body: self._json(200, {"models": self.owner._running()}),
             ("POST", "/api/show"): self._ollama_show,
             ("GET", "/api/tags"): lambda _body: self._json(
-                200, {"models": [_model_entry(m) for m in self.owner._known_models()]}
+                200, {"models": [{**_model_entry(m), "size": MODEL_SIZE_BYTES} for m in self.owner._known_models()]}
             ),
             ("POST", "/v1/chat/completions"): self._openai_chat,
             ("GET", "/v1/models"): self._openai_models,

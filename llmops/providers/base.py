@@ -28,6 +28,7 @@ class ModelSpec:
     api_key_env: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     region: str = ""
+    memory_budget_mb: int | None = None
 
 
 @dataclass(frozen=True)

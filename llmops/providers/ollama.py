@@ -23,6 +23,7 @@ from llmops.providers.base import (
     StreamEnd,
     StreamItem,
 )
+from llmops.providers.ollama_planner import make_room
 from llmops.providers.openai import read_timeout
 from llmops.providers.sse import OOM_HINTS, abort_on_connect, abort_response, check_not_cancelled_after
 
@@ -85,6 +86,8 @@ class OllamaProvider:
     def stream(self, spec: ModelSpec, request: CompletionRequest, cancel: CancelToken) -> Iterator[StreamItem]:
         cancel.raise_if_cancelled()
         options = chat_options(spec, request)
+        make_room(spec, options["num_ctx"])
+        cancel.raise_if_cancelled()
         response_started = False
 
         def on_request(http_request: httpx.Request) -> None:

@@ -139,3 +139,15 @@ def test_ops_pages_stay_within_a_fixed_number_of_queries_with_100k_calls(
     row = page[page.index('data-model="drafter"') :].split("</tr>")[0]
     calls = int(row.split("<td>")[3].split("</td>")[0])
     assert 14_390 <= calls <= 14_400, row  # a few slip out of the window while the test runs
+
+
+def test_the_memory_chart_covers_the_last_hour_or_day(firm_people: dict[str, Any], machinery: dict[str, Any]) -> None:
+    GpuSample.objects.create(
+        host=machinery["host"], gpu_index=0, at=timezone.now() - timedelta(hours=5), used_mb=777, total_mb=81559
+    )
+    ops = _client(firm_people, "ops")
+    hour = ops.get(reverse("llmops:dashboard")).content.decode()
+    day = ops.get(reverse("llmops:dashboard"), {"memory": "day"}).content.decode()
+    points = lambda page: page.split('points="')[1].split('"')[0].count(",")  # noqa: E731
+    assert "GPU memory, last hour" in hour and "GPU memory, last day" in day
+    assert points(hour) == 3 and points(day) == 4
