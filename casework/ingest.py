@@ -105,6 +105,10 @@ def ingest_document(document_id: int) -> IngestResult | None:
             pages_done=len(texts),
             processed_at=timezone.now(),
         )
+    if status != DocumentStatus.FAILED:
+        from casework.indexing import index_document  # the embedding model loads on first use
+
+        index_document(document_id)
     logger.info(
         "document ingested",
         extra={

@@ -189,3 +189,26 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}:{self.object_id}"
+
+
+class Chunk(models.Model):
+    """A passage of a document for retrieval: its text, where it stands, and its embedding.
+
+    The embedding is kept here so the case's FAISS index can always be rebuilt from the database,
+    which is the truth; the index file is a cache of it.
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    page_start = models.PositiveIntegerField()
+    page_end = models.PositiveIntegerField()
+    text = models.TextField()
+    embedding = models.BinaryField(null=True, editable=False, help_text="float32 vector, L2-normalised")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["document", "ordinal"], name="chunk_unique_ordinal")]
+        ordering = ["document_id", "ordinal"]
+
+    def __str__(self) -> str:
+        return f"chunk {self.ordinal} of document {self.document_id}"

@@ -1,8 +1,9 @@
-"""Finding the passages of a case that answer a question.
+"""Finding the passages of a case that answer a question: the one retrieval function every caller uses.
 
-This is lexical retrieval (BM25 over page passages) so the pipeline has evidence from the first
-day; the evidence issue replaces its inside with chunks, MiniLM embeddings and a FAISS index while
-keeping `search_case` as the one function every caller uses.
+A case's documents are chunked and embedded with MiniLM when they are ingested, and searched through
+the case's FAISS index (cosine similarity). Pages not yet chunked (a case ingested before chunking,
+or while its documents are still being read) fall back to lexical BM25 over page passages, scaled to
+the same 0..1 range so one threshold serves both.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from casework.models import Case, Page
+from casework.models import Case, Chunk, Page
 
 _WORD = re.compile(r"[a-zA-Z\u00C0-\u024F0-9']+")
 _STOP = frozenset(
@@ -30,6 +31,8 @@ class Passage:
     page_number: int
     text: str
     score: float
+    page_end: int | None = None
+    chunk_id: int | None = None
 
 
 def _terms(text: str) -> list[str]:
@@ -57,7 +60,37 @@ def split_passages(text: str, size: int = _PASSAGE_CHARS) -> list[str]:
 
 
 def search_case(case: Case, query: str, k: int = 5) -> list[Passage]:
-    """The k passages of the case's usable pages that best match `query`, best first."""
+    """The k passages of the case that best answer `query`, best first (scores 0..1)."""
+    if Chunk.objects.filter(case=case, embedding__isnull=False).exists():
+        return _semantic(case, query, k)
+    return _lexical(case, query, k)
+
+
+def _semantic(case: Case, query: str, k: int) -> list[Passage]:
+    from casework.vectors import search_vectors  # loads FAISS and, on first use, the embedding model
+
+    hits = search_vectors(case, query, k)
+    chunks = Chunk.objects.select_related("document").in_bulk([h.chunk_id for h in hits])
+    passages = []
+    for hit in hits:
+        chunk = chunks.get(hit.chunk_id)
+        if chunk is None or not chunk.document.is_usable:
+            continue
+        passages.append(
+            Passage(
+                document_id=chunk.document_id,
+                document_name=chunk.document.original_name,
+                page_number=chunk.page_start,
+                page_end=chunk.page_end,
+                text=chunk.text,
+                score=max(0.0, hit.score),
+                chunk_id=chunk.pk,
+            )
+        )
+    return passages
+
+
+def _lexical(case: Case, query: str, k: int) -> list[Passage]:
     pages = (
         Page.objects.filter(document__case=case, needs_ocr=False)
         .select_related("document")
@@ -97,4 +130,5 @@ def search_case(case: Case, query: str, k: int = 5) -> list[Passage]:
             )
         )
     scored.sort(key=lambda p: (-p.score, p.document_id, p.page_number))
-    return scored[:k]
+    top = scored[0].score if scored and scored[0].score > 0 else 1.0
+    return [replace(p, score=p.score / top) for p in scored[:k]]

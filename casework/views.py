@@ -1,17 +1,22 @@
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from casework import audit
 from casework.forms import CaseForm, PartyFormSet, UploadForm
 from casework.intake import do_create_case
 from casework.models import Case, Document, DocumentStatus, Membership, Role
+from casework.search import search_case
 from casework.tasks import ingest_document_task
 from casework.uploads import UploadRejected, do_store_upload, storage_path
 
@@ -119,6 +124,31 @@ def document_upload(request: HttpRequest, case_id: int) -> HttpResponse:
         audit.record(request=request, action="upload", obj=stored.document, case=case)
         messages.success(request, f"{upload.name} uploaded; reading its pages.")
     return redirect("casework:case_detail", case_id=case.pk)
+
+
+_QUERY_WORD = re.compile(r"[\w'-]{3,}")
+
+
+def highlight(text: str, query: str) -> str:
+    """The passage, escaped, with the question's words marked."""
+    words = sorted({w.lower() for w in _QUERY_WORD.findall(query)}, key=len, reverse=True)
+    escaped = escape(text)
+    if not words:
+        return escaped
+    pattern = re.compile(r"\b(" + "|".join(re.escape(escape(w)) for w in words) + r")", re.IGNORECASE)
+    return mark_safe(pattern.sub(r"<mark>\1</mark>", escaped))  # noqa: S308 - built from escaped text
+
+
+@login_required
+def case_search(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = visible_case(request, case_id)
+    query = request.GET.get("q", "").strip()[:500]
+    results = []
+    if query:
+        audit.record(request=request, action="search", obj=case, case=case)
+        for passage in search_case(case, query, k=10):
+            results.append({"passage": passage, "html": highlight(passage.text, query)})
+    return render(request, "casework/search.html", {"case": case, "query": query, "results": results})
 
 
 @login_required

@@ -190,6 +190,8 @@ LOGGING = {
 AFFIANT_DRAFT_SECTIONS = env_list("AFFIANT_DRAFT_SECTIONS", [])
 AFFIANT_DRAFT_MAX_TOKENS = env_int("AFFIANT_DRAFT_MAX_TOKENS", 320)
 AFFIANT_EVIDENCE_PASSAGES = env_int("AFFIANT_EVIDENCE_PASSAGES", 4)
+# Passages scoring below this (0..1, cosine similarity) are not evidence for a section.
+AFFIANT_MIN_PASSAGE_SCORE = env_float("AFFIANT_MIN_PASSAGE_SCORE", 0.2)
 # Transient host errors are retried on the same model this many times, with exponential backoff.
 LLMOPS_MAX_RETRIES = env_int("LLMOPS_MAX_RETRIES", 2)
 LLMOPS_RETRY_BACKOFF_S = env_float("LLMOPS_RETRY_BACKOFF_S", 1.0)

@@ -129,7 +129,7 @@ def _request_drafts(run: DeclarationRun) -> None:
         passages = [
             p
             for p in search_case(case, f"{spec.heading} {spec.query}", k=settings.AFFIANT_EVIDENCE_PASSAGES)
-            if p.score > 0
+            if p.score >= settings.AFFIANT_MIN_PASSAGE_SCORE
         ]
         if not passages:
             section.status = SectionStatus.MISSING

@@ -24,6 +24,7 @@ def _case_urls(people: dict[str, Any]) -> list[str]:
     return [
         reverse("casework:case_detail", args=[case.pk]),
         reverse("casework:document_list", args=[case.pk]),
+        reverse("casework:case_search", args=[case.pk]) + "?q=report",
         reverse("casework:document_detail", args=[case.pk, document.pk]),
         reverse("casework:document_download", args=[case.pk, document.pk]),
         reverse("generation:run_detail", args=[case.pk, run.pk]),
@@ -48,7 +49,7 @@ def test_assigned_people_see_the_case_and_its_files(firm_people: dict[str, Any])
     urls = _case_urls(firm_people)
     for who in ("attorney", "paralegal"):
         client = _client_for(firm_people[who])
-        for url in urls[:5]:
+        for url in urls[:6]:  # all but the edit page, which is the attorney's alone
             assert client.get(url).status_code == 200, (who, url)
 
 
@@ -82,7 +83,7 @@ def test_viewing_and_downloading_are_audited_without_case_text(firm_people: dict
     urls = _case_urls(firm_people)
     client = _client_for(firm_people["attorney"])
     client.get(urls[0])
-    client.get(urls[3])
+    client.get(urls[4])
     actions = list(AuditEvent.objects.filter(actor=firm_people["attorney"]).values_list("action", flat=True))
     assert sorted(actions) == ["download", "view"]
 

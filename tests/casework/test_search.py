@@ -5,29 +5,83 @@ from typing import Any
 
 import pytest
 
+from casework.chunking import CHUNK_CHARS, chunk_pages
 from casework.ingest import ingest_document
+from casework.models import Chunk
 from casework.pdfgen import text_pdf
 from casework.search import search_case, split_passages
 from casework.uploads import do_store_upload
+from casework.vectors import index_path
 
-pytestmark = pytest.mark.django_db
+# A small case written for these tests: one topic per page, none of the questions' words on the page.
+PAGES = [
+    "MARRIAGE\nWe were wed on June 3, 2016 before a judge at the Harris County courthouse, and two weeks later "
+    "our parish priest blessed the union at St. Anne's. My cousin Rosa and her husband stood as witnesses.",
+    "POLICE REPORT\nOn February 9, 2019 at 23:40 officers answered a 911 call at the Willow Creek apartments. "
+    "The complainant said her husband squeezed her throat with both hands until she could not breathe. "
+    "Red marks were visible on both sides of her neck. He was taken into custody.",
+    "DOCUMENTS\nIn May 2017 Daniel locked my Guatemalan passport and my national identity card in the glove "
+    "box of his truck and kept the key on his belt, saying I would get them back when I learned to obey.",
+    "HOSPITAL\nThe next morning I was examined in the emergency department at Ben Taub. The physician noted "
+    "bruising and petechiae and a hoarse voice, and referred me to a social worker and to counseling.",
+    "WORK\nSince 2020 I have worked as a seamstress at a tailoring shop on Bellaire Boulevard. I file my taxes "
+    "every year and I volunteer on Saturdays at the church food pantry.",
+]
 
 
-def test_search_ranks_the_passage_that_answers_the_question_first(firm_people: dict[str, Any]) -> None:
+@pytest.fixture
+def indexed_case(firm_people: dict[str, Any]) -> Any:
     case = firm_people["case"]
-    pages = [
-        "We married on June 3, 2016 at the courthouse. We opened a joint account.",
-        "On February 9, 2019 he choked me. I called 911 and the police arrested him.",
-    ]
-    document = do_store_upload(case=case, name="notes.pdf", stream=io.BytesIO(text_pdf(pages)), uploaded_by=None)
-    ingest_document(document.document.pk)
-    results = search_case(case, "police 911 arrested choked", k=2)
-    assert results[0].page_number == 2 and results[0].score > results[1].score
-    assert search_case(case, "wedding married courthouse", k=1)[0].page_number == 1
+    stored = do_store_upload(case=case, name="notes.pdf", stream=io.BytesIO(text_pdf(PAGES)), uploaded_by=None)
+    ingest_document(stored.document.pk)
+    return case
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("question", "page"),
+    [
+        ("When did he try to strangle her?", 2),
+        ("Where did the couple get married?", 1),
+        ("Who took away her identity papers?", 3),
+        ("Did a doctor look at her injuries?", 4),
+        ("Does she have a job and pay taxes?", 5),
+    ],
+)
+def test_search_finds_the_right_passage_for_a_paraphrased_question(indexed_case: Any, question: str, page: int) -> None:
+    best = search_case(indexed_case, question, k=3)[0]
+    assert best.page_number <= page <= (best.page_end or best.page_number), (question, best)
+    assert best.chunk_id is not None and 0 < best.score <= 1
+
+
+@pytest.mark.django_db
+def test_the_case_index_is_rebuilt_from_the_database_when_its_file_is_lost(indexed_case: Any) -> None:
+    path = index_path(indexed_case.pk)
+    assert path.exists()
+    path.unlink()
+    assert search_case(indexed_case, "who was a witness at the wedding", k=1)[0].page_number == 1
+    assert path.exists()
+    chunks = Chunk.objects.filter(case=indexed_case)
+    assert chunks.count() >= 5 and not chunks.filter(embedding__isnull=True).exists()
+
+
+@pytest.mark.django_db
 def test_search_of_a_case_without_readable_pages_finds_nothing(firm_people: dict[str, Any]) -> None:
     assert search_case(firm_people["case"], "anything") == []
+
+
+def test_headings_open_chunks_pages_are_remembered_and_long_text_overlaps() -> None:
+    long_page = " ".join(f"Sentence {i} says something about the lease and the rent." for i in range(60))
+    chunks = chunk_pages(
+        [(1, "INTAKE NOTES\nShe came in on Monday."), (2, "POLICE REPORT\nAn officer came."), (3, long_page)]
+    )
+    assert chunks[0].text.startswith("INTAKE NOTES") and (chunks[0].page_start, chunks[0].page_end) == (1, 1)
+    assert chunks[1].text.startswith("POLICE REPORT") and chunks[1].page_start == 2
+    rest = chunks[2:]
+    assert len(rest) >= 3 and all(len(c.text) <= CHUNK_CHARS * 1.4 for c in rest)
+    assert all(c.page_start <= 3 <= c.page_end for c in rest)
+    # Each chunk after the first of a run repeats the end of the one before.
+    assert rest[1].text.split(". ")[0] in rest[0].text
 
 
 def test_long_pages_are_split_at_sentences_into_bounded_passages() -> None:
@@ -36,3 +90,21 @@ def test_long_pages_are_split_at_sentences_into_bounded_passages() -> None:
     assert len(passages) > 5
     assert all(len(p) <= 600 for p in passages)
     assert "".join(passages).replace(" ", "") == text.replace(" ", "")
+
+
+@pytest.mark.django_db
+def test_the_search_page_shows_ranked_passages_with_the_match_marked_and_a_link_to_the_page(
+    indexed_case: Any, firm_people: dict[str, Any]
+) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(firm_people["paralegal"])
+    page = client.get(reverse("casework:case_search", args=[indexed_case.pk]), {"q": "squeezed her throat <b>"})
+    html = page.content.decode()
+    first = html.index('class="card search-result"')
+    assert 'data-page="2"' in html[first : first + 200]
+    assert "<mark>squeezed</mark>" in html and "<mark>throat</mark>" in html
+    assert "&lt;b&gt;" in html and "<b>" not in html.split("<main>")[1]  # the question is escaped
+    assert f"/documents/{indexed_case.documents.get().pk}/#page-2" in html
