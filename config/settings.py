@@ -211,3 +211,7 @@ AFFIANT_UNLOAD_DEADLINE_S = env_float("AFFIANT_UNLOAD_DEADLINE_S", 15.0)
 AFFIANT_RESTART_COMMAND_TIMEOUT_S = env_float("AFFIANT_RESTART_COMMAND_TIMEOUT_S", 120.0)
 # Grouped dispatch: the longest a waiting call may be passed over for calls of the resident model.
 AFFIANT_SWAP_MAX_WAIT_S = env_float("AFFIANT_SWAP_MAX_WAIT_S", 120.0)
+# The reconciler (in the `default` worker) ends calls left running by a dead worker and re-sends calls
+# queued longer than LLMOPS_REDISPATCH_AFTER_S (their message lost with the broker).
+LLMOPS_RECONCILE_S = env_float("LLMOPS_RECONCILE_S", 30.0)
+LLMOPS_REDISPATCH_AFTER_S = env_float("LLMOPS_REDISPATCH_AFTER_S", 900.0)

@@ -209,6 +209,7 @@ class HangKind(models.TextChoices):
     DISCONNECT = "disconnect", "Connection dropped"
     UNLOAD_STUCK = "unload_stuck", "Unload did not free memory"
     TRUNCATED = "truncated", "Prompt truncated by the host"
+    WORKER_LOST = "worker_lost", "Worker died mid-call"
 
 
 class HangAction(models.TextChoices):

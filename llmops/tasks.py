@@ -39,13 +39,17 @@ def start_heartbeats(sender: Any = None, **kwargs: Any) -> None:
     if sender is None:
         return
     queues = sender.app.amqp.queues.consume_from or {}
+    if "default" in queues:
+        from llmops.reconcile import Reconciler
+
+        _heartbeats.append(Reconciler().start())
     for queue in queues:
         if str(queue).startswith("gpu."):
             host_name = str(queue).removeprefix("gpu.")
             _heartbeats.append(Heartbeat(host_name=host_name, worker=str(sender.hostname)).start())
 
 
-_heartbeats: list[Heartbeat] = []
+_heartbeats: list[Any] = []  # heartbeats and the reconciler, kept alive for the worker's life
 
 
 @shared_task(name="llmops.unload_model", acks_late=True)

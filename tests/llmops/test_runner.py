@@ -465,3 +465,54 @@ def test_the_hard_time_limit_handler_fails_a_call_left_running_and_only_once(
     hang = HangEvent.objects.get()
     assert (hang.kind, hang.action) == ("hard_limit", "failed_over")
     assert LLMCall.objects.filter(failed_over_from=call, model__name="backup").count() == 1
+
+
+# --- the reconciler ----------------------------------------------------------------------------
+
+
+def test_a_call_left_running_by_a_dead_worker_is_ended_as_worker_lost_and_failed_over(
+    route: Route, sent: dict[str, list[Any]], django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from llmops.reconcile import reconcile_calls
+
+    redispatched: list[int] = []
+    monkeypatch.setattr("llmops.reconcile.dispatch_on_commit", lambda call, countdown=0.0: redispatched.append(call.pk))
+    dead = _request(route)
+    recent = _request(route)
+    # 5 s total deadline + 15 s soft margin + 45 s hard margin = 65 s hard limit, plus 30 s of grace.
+    LLMCall.objects.filter(pk=dead.pk).update(
+        status=CallStatus.RUNNING, started_at=timezone.now() - timedelta(seconds=120)
+    )
+    LLMCall.objects.filter(pk=recent.pk).update(
+        status=CallStatus.RUNNING, started_at=timezone.now() - timedelta(seconds=30)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        result = reconcile_calls()
+    assert result.lost == 1
+    dead.refresh_from_db()
+    recent.refresh_from_db()
+    assert (dead.status, dead.error_kind) == (CallStatus.FAILED, "worker_lost")
+    assert recent.status == CallStatus.RUNNING  # still within its limits
+    assert HangEvent.objects.get(call=dead).action == "failed_over"
+    assert [pk for pk, _ in sent["dispatched"]] == [LLMCall.objects.get(failed_over_from=dead).pk]
+
+
+def test_a_call_queued_too_long_is_sent_again(route: Route, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from llmops.reconcile import reconcile_calls
+
+    redispatched: list[int] = []
+    monkeypatch.setattr("llmops.reconcile.dispatch_on_commit", lambda call, countdown=0.0: redispatched.append(call.pk))
+    settings.LLMOPS_REDISPATCH_AFTER_S = 600
+    lost_message = _request(route)
+    fresh = _request(route)
+    LLMCall.objects.filter(pk=lost_message.pk).update(queued_at=timezone.now() - timedelta(seconds=900))
+    assert reconcile_calls().redispatched == 1
+    assert redispatched == [lost_message.pk] and fresh.pk not in redispatched
