@@ -46,6 +46,12 @@ class LlamaCppProvider:
         # Where each model was last found resident, so a call does not ask the supervisor every time.
         # A refused connection or a changed context length sends us back to the supervisor.
         self._residents: dict[tuple[str, str], dict[str, Any]] = {}
+        # One client for the life of the process: building one per request (as httpx.post does) costs
+        # milliseconds of TLS setup on every call, for loopback connections that use no TLS at all.
+        self._http = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
+        # Streams never reuse a connection: a cancel must find the socket of a fresh one to cut it,
+        # even before the response headers arrive (see abort_on_connect).
+        self._streams = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
 
     def resident(self, spec: ModelSpec, *, fresh: bool = False) -> dict[str, Any]:
         key = (spec.host_url, spec.name)
@@ -57,7 +63,7 @@ class LlamaCppProvider:
     def ensure_loaded(self, spec: ModelSpec, timeout_s: float) -> dict[str, Any]:
         """Ask the supervisor to make the model resident; returns its port, pid and n_ctx."""
         try:
-            response = httpx.post(
+            response = self._http.post(
                 f"{spec.host_url.rstrip('/')}/ensure",
                 json={"model": spec.name},
                 timeout=httpx.Timeout(timeout_s, connect=5.0),
@@ -96,10 +102,9 @@ class LlamaCppProvider:
         except OSError:
             return False
 
-    @staticmethod
-    def _tokenize(base_url: str, text: str) -> int | None:
+    def _tokenize(self, base_url: str, text: str) -> int | None:
         try:
-            response = httpx.post(f"{base_url}/extras/tokenize", json={"input": text}, timeout=10.0)
+            response = self._http.post(f"{base_url}/extras/tokenize", json={"input": text}, timeout=10.0)
             response.raise_for_status()
             return len(response.json()["tokens"])
         except (httpx.HTTPError, KeyError, ValueError):
@@ -135,13 +140,16 @@ class LlamaCppProvider:
             body["stop"] = list(request.stop)
         if request.json_schema is not None:
             body["grammar"] = json_schema_grammar(request.json_schema)
-        client = httpx.Client(timeout=httpx.Timeout(spec.total_timeout_s, connect=5.0))
         output_tokens = 0
         done_reason = ""
         started = time.monotonic()
         try:
-            with client.stream(
-                "POST", f"{base_url}/v1/completions", json=body, extensions={"trace": abort_on_connect(cancel)}
+            with self._streams.stream(
+                "POST",
+                f"{base_url}/v1/completions",
+                json=body,
+                timeout=httpx.Timeout(spec.total_timeout_s, connect=5.0),
+                extensions={"trace": abort_on_connect(cancel)},
             ) as response:
                 cancel.on_cancel(lambda: abort_response(response))
                 raise_for_status(response)
@@ -156,8 +164,9 @@ class LlamaCppProvider:
                         yield Delta(text)
                     if choice.get("finish_reason"):
                         done_reason = str(choice["finish_reason"])
-        finally:
-            client.close()
+        except httpx.TransportError as exc:
+            cancel.raise_if_cancelled()
+            raise ProviderError(f"could not reach the model process ({type(exc).__name__})", transient=True) from exc
         yield StreamEnd(
             done_reason=done_reason or "stop",
             prompt_tokens=prompt_tokens,
