@@ -21,13 +21,13 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.isolated import start_isolated_stack
 
 PROMPTS = [
     "The police report says that on February 9, 2019",
@@ -38,53 +38,25 @@ PROMPTS = [
 ]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prompts", type=int, default=20)
     parser.add_argument("--max-tokens", type=int, default=16)
     args = parser.parse_args()
 
-    var = Path(tempfile.mkdtemp(prefix="affiant-bench-"))
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        AFFIANT_VAR_DIR=str(var),
-        AFFIANT_EMBEDDED_REDIS_PORT="6394",
-        LLAMACPP_CONTROL_URL="http://127.0.0.1:8794",
-        AFFIANT_LOG_LEVEL="WARNING",
-        LITELLM_LOCAL_MODEL_COST_MAP="True",  # no network here: LiteLLM must not try to fetch prices
-    )
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
-    import django
-
-    from config.stack import Stack
-
-    stack = Stack(quiet=True)
-    stack.ensure_redis()
-    django.setup()
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # no network here: LiteLLM must not fetch prices
+    stack = start_isolated_stack(redis_port=6394, control_port=8794, worker="bench-gpu-local")
 
     import httpx
-    from django.core.management import call_command
 
-    from config.stack import wait_for, workers_for
     from llmops.calls import dispatch_locally, request_completion
     from llmops.models import CallStatus, LLMCall
     from llmops.providers.base import Message
     from llmops.providers.llamacpp import render_prompt
     from llmops.runner import drain
+    from llmops.stats import percentile
 
-    call_command("migrate", verbosity=0)
-    call_command("load_llmops", verbosity=0, stdout=sys.stderr)
     try:
-        stack.ensure_modelhost("local", os.environ["LLAMACPP_CONTROL_URL"])
-        stack.start_worker("bench-gpu-local", ["gpu.local"], concurrency=1)
-        wait_for(lambda: workers_for({"gpu.local"}) == {"gpu.local"}, 60, "the GPU worker")
         control = os.environ["LLAMACPP_CONTROL_URL"]
         port = httpx.post(f"{control}/ensure", json={"model": "local-drafter"}, timeout=120).json()["port"]
         base = f"http://127.0.0.1:{port}"
@@ -161,7 +133,7 @@ def main() -> None:
     print(f"direct (model time): p50 {model_p50 * 1000:.1f} ms over {args.prompts} prompts")
     for name in names[1:]:
         overhead = [(t - d) * 1000 for t, d in zip(times[name], times["direct"], strict=True)]
-        p50, p95 = percentile(overhead, 0.5), percentile(overhead, 0.95)
+        p50, p95 = percentile(overhead, 0.5) or 0.0, percentile(overhead, 0.95) or 0.0
         result[f"{name}_overhead_p50_ms"] = round(p50, 2)
         result[f"{name}_overhead_p95_ms"] = round(p95, 2)
         share = p50 / (model_p50 * 1000)

@@ -16,12 +16,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.isolated import start_isolated_stack
 
 
 def main() -> None:
@@ -30,35 +30,16 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=4)
     args = parser.parse_args()
 
-    var = Path(tempfile.mkdtemp(prefix="affiant-swaps-"))
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        AFFIANT_VAR_DIR=str(var),
-        AFFIANT_EMBEDDED_REDIS_PORT="6395",
-        LLAMACPP_CONTROL_URL="http://127.0.0.1:8795",
-        AFFIANT_LOG_LEVEL="WARNING",
-    )
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
-    import django
-
-    from config.stack import Stack
-
-    stack = Stack(quiet=True)
-    stack.ensure_redis()
-    django.setup()
+    stack = start_isolated_stack(redis_port=6395, control_port=8795, worker="swaps-gpu-local")
 
     import httpx
-    from django.core.management import call_command
     from django.db import transaction
 
-    from config.stack import wait_for, workers_for
+    from config.stack import wait_for
     from llmops.calls import request_completion
     from llmops.models import CallStatus, Host, LLMCall, LLMModel, ManagedProcess, Route, RouteEntry
     from llmops.providers.base import Message
 
-    call_command("migrate", verbosity=0)
-    call_command("load_llmops", verbosity=0, stdout=sys.stderr)
     host = Host.objects.get(name="local")
     # Room for one of these models at a time (each needs about 285-315 MiB): every change of model is a load.
     Host.objects.filter(pk=host.pk).update(memory_budget_mb=400)
@@ -105,9 +86,6 @@ def main() -> None:
         return ManagedProcess.objects.count() - loads_before, time.monotonic() - started
 
     try:
-        stack.ensure_modelhost("local", os.environ["LLAMACPP_CONTROL_URL"])
-        stack.start_worker("swaps-gpu-local", ["gpu.local"], concurrency=1)
-        wait_for(lambda: workers_for({"gpu.local"}) == {"gpu.local"}, 60, "the GPU worker")
         fifo_loads, fifo_seconds = phase("fifo")
         grouped_loads, grouped_seconds = phase("grouped")
     finally:
