@@ -19,18 +19,21 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Everything on embedded defaults: SQLite, an embedded Redis, the local model. Ctrl-C stops it all.
-run: install
+run: install system-deps
 	$(PY) -m config.stack
 
 ## Draft the demo declaration headless through the real queues and model; prints one JSON line.
 demo: install
 	$(PY) manage.py demo --headless
 
-## Debian packages the browser tests need (Chromium); installed only when missing and possible.
+## Debian packages: Chromium for the browser tests, tesseract for OCR; installed only when missing and possible.
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v tesseract >/dev/null || missing="$$missing tesseract-ocr"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 lint: install

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 
+from django.conf import settings
 from django.db import transaction
 
 from casework.chunking import chunk_pages
 from casework.embeddings import embed, to_bytes
-from casework.models import Chunk, Document, Page
+from casework.models import Chunk, Document, Page, PiiFinding
 from casework.vectors import rebuild_index
 
 logger = logging.getLogger(__name__)
@@ -39,11 +40,40 @@ def index_document(document_id: int) -> int:
             for i, piece in enumerate(pieces)
         )
     rebuild_index(document.case_id)
+    if settings.AFFIANT_PII_DETECTION:
+        screen_document(document)
     logger.info(
         "document indexed",
         extra={"document_id": document_id, "chunks": len(pieces), "seconds": round(time.monotonic() - started, 3)},
     )
     return len(pieces)
+
+
+def screen_document(document: Document) -> int:
+    """Find the PII on each page (Presidio, our recognizers, the case's known parties) and record where."""
+    from casework.pii_detect import KnownParties, detect_pii  # loads spaCy on first use
+
+    known = KnownParties.for_case(document.case)
+    chunks = list(Chunk.objects.filter(document=document).only("id", "page_start", "page_end"))
+    findings = []
+    for page in Page.objects.filter(document=document, needs_ocr=False).only("id", "number", "text"):
+        covering = next((c for c in chunks if c.page_start <= page.number <= c.page_end), None)
+        for finding in detect_pii(page.text, known=known):
+            findings.append(
+                PiiFinding(
+                    page=page,
+                    chunk=covering,
+                    kind=finding.kind,
+                    start=finding.start,
+                    end=finding.end,
+                    source=finding.source,
+                    score=round(finding.score, 3),
+                )
+            )
+    with transaction.atomic():
+        PiiFinding.objects.filter(page__document=document).delete()
+        PiiFinding.objects.bulk_create(findings)
+    return len(findings)
 
 
 def remove_document(document: Document) -> None:

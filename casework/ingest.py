@@ -1,4 +1,10 @@
-"""Turning a stored PDF into pages of text."""
+"""Turning a stored file into pages of text, chunks, embeddings and PII findings.
+
+The file is parsed in a separate, resource-limited process (casework.parsing), so a hostile PDF can
+cost that child its life but never the worker's. Every page ends up either with text (read or OCR'd)
+or visibly without it, and every document with one outcome: indexed, needs_ocr, needs_password, or
+rejected with a reason a paralegal understands.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +15,22 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from casework.models import Document, DocumentStatus, Page
+from casework.parsing import ParseResult, parse_file
 from casework.uploads import storage_path
 
 logger = logging.getLogger(__name__)
 
-# A page with fewer visible characters than this is treated as an image that needs OCR.
+# A page with fewer visible characters than this has no text to speak of (an image, a blank page).
 _MIN_TEXT_CHARS = 3
 
-
-class IngestFailed(Exception):
-    """The document cannot be read; the message is written for a paralegal."""
+_OUTCOMES = {
+    "indexed": DocumentStatus.INDEXED,
+    "needs_ocr": DocumentStatus.NEEDS_OCR,
+    "needs_password": DocumentStatus.NEEDS_PASSWORD,
+    "rejected": DocumentStatus.REJECTED,
+}
 
 
 @dataclass(frozen=True)
@@ -41,88 +49,71 @@ def claim_document(document_id: int) -> bool:
     return claimed == 1
 
 
-def extract_pages(document: Document) -> list[str]:
-    path = storage_path(document.stored_name)
-    try:
-        reader = PdfReader(path, strict=False)
-    except (PdfReadError, ValueError, OSError) as exc:
-        raise IngestFailed(f"The file could not be read as a PDF ({type(exc).__name__}).") from exc
-    if reader.is_encrypted:
-        try:
-            # Many "protected" PDFs only restrict printing and open with an empty password.
-            if not reader.decrypt(""):
-                raise IngestFailed("The PDF is password-protected. Upload an unlocked copy.")
-        except FileNotDecryptedError as exc:
-            raise IngestFailed("The PDF is password-protected. Upload an unlocked copy.") from exc
-        except NotImplementedError as exc:
-            raise IngestFailed("The PDF uses an encryption this system cannot open.") from exc
-    try:
-        page_total = len(reader.pages)
-    except FileNotDecryptedError as exc:
-        raise IngestFailed("The PDF is password-protected. Upload an unlocked copy.") from exc
-    except (PdfReadError, ValueError, KeyError, RecursionError) as exc:
-        raise IngestFailed(f"The PDF is damaged and its pages cannot be listed ({type(exc).__name__}).") from exc
-    if page_total == 0:
-        raise IngestFailed("The PDF has no pages.")
-    if page_total > settings.AFFIANT_MAX_PAGES:
-        raise IngestFailed(f"The PDF has {page_total} pages; the limit is {settings.AFFIANT_MAX_PAGES}.")
-    texts: list[str] = []
-    for index, page in enumerate(reader.pages):
-        try:
-            texts.append(page.extract_text() or "")
-        except Exception:  # pypdf raises many types on odd pages; one bad page must not sink the file
-            logger.warning("page text extraction failed", extra={"document_id": document.pk, "page": index + 1})
-            texts.append("")
-    return texts
+def parse_document(document: Document, password: str | None = None) -> ParseResult:
+    return parse_file(
+        storage_path(document.stored_name),
+        max_pages=settings.AFFIANT_MAX_PAGES,
+        password=password,
+        timeout_s=settings.AFFIANT_PARSE_TIMEOUT_S,
+        memory_mb=settings.AFFIANT_PARSE_MEMORY_MB,
+        ocr=settings.AFFIANT_OCR,
+    )
 
 
-def ingest_document(document_id: int) -> IngestResult | None:
-    """Extract a claimed document's pages. Returns None when another worker has it or it vanished."""
+def ingest_document(document_id: int, password: str | None = None) -> IngestResult | None:
+    """Parse, store and index a claimed document. Returns None when another worker has it or it vanished.
+
+    `password` (from an attorney, for an encrypted PDF) is used for this parse only: never stored or logged.
+    """
     if not claim_document(document_id):
         return None
     document = Document.objects.get(pk=document_id)
     started = time.monotonic()
     try:
-        texts = extract_pages(document)
-    except IngestFailed as exc:
-        _fail(document, str(exc))
-        return IngestResult(document_id=document_id, status=DocumentStatus.FAILED, pages=0, pages_needing_ocr=0)
-    except Exception as exc:
-        logger.exception("ingest crashed", extra={"document_id": document_id})
-        _fail(document, f"The file could not be processed ({type(exc).__name__}).")
+        result = parse_document(document, password)
+    except Exception:
+        logger.exception("parsing crashed", extra={"document_id": document_id})
+        _finish(document_id, DocumentStatus.REJECTED, "The file could not be processed.")
         raise
-    needing_ocr = sum(1 for text in texts if len(text.strip()) < _MIN_TEXT_CHARS)
-    status = DocumentStatus.NEEDS_OCR if needing_ocr else DocumentStatus.READY
+    status = _OUTCOMES.get(result.outcome, DocumentStatus.REJECTED)
+    if status in (DocumentStatus.NEEDS_PASSWORD, DocumentStatus.REJECTED):
+        _finish(document_id, status, result.reason or "The file could not be read.")
+        logger.info("document not indexed", extra={"document_id": document_id, "status": status})
+        return IngestResult(document_id=document_id, status=status, pages=0, pages_needing_ocr=0)
+    blank = [p for p in result.pages if len(p.text.strip()) < _MIN_TEXT_CHARS]
     with transaction.atomic():
         Page.objects.filter(document=document).delete()
         Page.objects.bulk_create(
-            Page(document=document, number=i + 1, text=text, needs_ocr=len(text.strip()) < _MIN_TEXT_CHARS)
-            for i, text in enumerate(texts)
+            Page(
+                document=document,
+                number=p.number,
+                text=p.text,
+                needs_ocr=len(p.text.strip()) < _MIN_TEXT_CHARS,
+                ocr=p.ocr,
+            )
+            for p in result.pages
         )
         Document.objects.filter(pk=document_id).update(
-            status=status,
-            page_count=len(texts),
-            pages_done=len(texts),
-            processed_at=timezone.now(),
+            page_count=len(result.pages), pages_done=len(result.pages), content_type=result.content_type
         )
-    if status != DocumentStatus.FAILED:
-        from casework.indexing import index_document  # the embedding model loads on first use
+    # Searchable and screened before the document says it is ready.
+    from casework.indexing import index_document  # the embedding and NER models load on first use
 
-        index_document(document_id)
+    index_document(document_id)
+    _finish(document_id, status, result.reason if status == DocumentStatus.NEEDS_OCR else "")
     logger.info(
         "document ingested",
         extra={
             "document_id": document_id,
-            "pages": len(texts),
-            "pages_needing_ocr": needing_ocr,
+            "status": status,
+            "pages": len(result.pages),
+            "pages_without_text": len(blank),
+            "ocr_pages": sum(p.ocr for p in result.pages),
             "seconds": round(time.monotonic() - started, 3),
         },
     )
-    return IngestResult(document_id=document_id, status=status, pages=len(texts), pages_needing_ocr=needing_ocr)
+    return IngestResult(document_id=document_id, status=status, pages=len(result.pages), pages_needing_ocr=len(blank))
 
 
-def _fail(document: Document, reason: str) -> None:
-    Document.objects.filter(pk=document.pk).update(
-        status=DocumentStatus.FAILED, error=reason, processed_at=timezone.now()
-    )
-    logger.info("document failed", extra={"document_id": document.pk})
+def _finish(document_id: int, status: str, reason: str) -> None:
+    Document.objects.filter(pk=document_id).update(status=status, error=reason, processed_at=timezone.now())

@@ -125,10 +125,11 @@ class Party(models.Model):
 
 class DocumentStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
-    PROCESSING = "processing", "Processing"
-    READY = "ready", "Ready"
-    NEEDS_OCR = "needs_ocr", "Ready, some pages need OCR"
-    FAILED = "failed", "Failed"
+    PROCESSING = "processing", "Reading"
+    INDEXED = "indexed", "Indexed"
+    NEEDS_OCR = "needs_ocr", "Indexed, some pages have no text"
+    NEEDS_PASSWORD = "needs_password", "Needs its password"
+    REJECTED = "rejected", "Rejected"
 
 
 class Document(models.Model):
@@ -156,14 +157,15 @@ class Document(models.Model):
 
     @property
     def is_usable(self) -> bool:
-        return self.status in (DocumentStatus.READY, DocumentStatus.NEEDS_OCR)
+        return self.status in (DocumentStatus.INDEXED, DocumentStatus.NEEDS_OCR)
 
 
 class Page(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="pages")
     number = models.PositiveIntegerField(help_text="1-based page number in the document")
     text = models.TextField(blank=True)
-    needs_ocr = models.BooleanField(default=False)
+    needs_ocr = models.BooleanField(default=False, help_text="No text could be read from this page")
+    ocr = models.BooleanField(default=False, help_text="The text came from OCR")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["document", "number"], name="page_unique_number")]
@@ -212,3 +214,28 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"chunk {self.ordinal} of document {self.document_id}"
+
+
+class PiiFinding(models.Model):
+    """Where a piece of personal data stands in a page (offsets into Page.text), and what kind it is.
+
+    The text itself is not copied here: it is read from the page, which holds it already.
+    """
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="pii_findings")
+    chunk = models.ForeignKey(Chunk, on_delete=models.SET_NULL, null=True, related_name="pii_findings")
+    kind = models.CharField(max_length=30)
+    start = models.PositiveIntegerField()
+    end = models.PositiveIntegerField()
+    source = models.CharField(max_length=20, help_text="known_party, recognizer or ner")
+    score = models.FloatField()
+
+    class Meta:
+        ordering = ["page_id", "start"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.start} of page {self.page_id}"
+
+    @property
+    def text(self) -> str:
+        return self.page.text[self.start : self.end]

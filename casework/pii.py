@@ -121,11 +121,11 @@ class CaseVault:
         """The text with every known entity replaced by its placeholder."""
         if self._regex is None or not text:
             return text
-        folded, origins = _fold_with_origins(text)
+        folded, origins = fold_with_origins(text)
         pieces: list[str] = []
         done = 0
         for match in self._regex.finditer(folded):
-            start, end = _original_span(text, origins, match.start(), match.end())
+            start, end = original_span(text, origins, match.start(), match.end())
             if start < done:
                 continue  # inside a character that folded to several (a ligature) already replaced
             pieces.append(text[done:start])
@@ -153,7 +153,7 @@ def redactor_for_case(case_id: int) -> CaseVault:
 
 
 def fold(text: str) -> str:
-    return _fold_with_origins(text)[0]
+    return fold_with_origins(text)[0]
 
 
 def _fold_char(char: str) -> str:
@@ -161,7 +161,7 @@ def _fold_char(char: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def _fold_with_origins(text: str) -> tuple[str, list[int] | None]:
+def fold_with_origins(text: str) -> tuple[str, list[int] | None]:
     """Lower-cased, accent-free text, and for each of its characters the original's index
     (None when they are the same, as for ASCII text)."""
     if text.isascii():
@@ -175,7 +175,7 @@ def _fold_with_origins(text: str) -> tuple[str, list[int] | None]:
     return "".join(folded), origins
 
 
-def _original_span(text: str, origins: list[int] | None, start: int, end: int) -> tuple[int, int]:
+def original_span(text: str, origins: list[int] | None, start: int, end: int) -> tuple[int, int]:
     if origins is None:
         return start, end
     original_start = origins[start]
@@ -200,7 +200,7 @@ def _separator_regex(separator: str) -> str:
     return r"[\s\-\u2010\u2011\u2013]+"
 
 
-def _name_regex(form: str) -> tuple[str, int] | None:
+def name_regex(form: str) -> tuple[str, int] | None:
     folded = fold(" ".join(form.split()))
     words = _WORD.findall(folded)
     if not words:
@@ -328,7 +328,7 @@ def _candidates(parties: list[Party]) -> list[_Candidate]:
         aliases = [party.aliases] if isinstance(party.aliases, str) else list(party.aliases or ())
         for written in (party.name, *(str(alias) for alias in aliases)):
             for form in name_forms(written):
-                built = _name_regex(form)
+                built = name_regex(form)
                 if built is None:
                     continue
                 regex, length = built

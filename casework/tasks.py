@@ -6,5 +6,5 @@ from casework.ingest import ingest_document
 
 
 @shared_task(name="casework.ingest_document", acks_late=True)
-def ingest_document_task(document_id: int) -> None:
-    ingest_document(document_id)
+def ingest_document_task(document_id: int, password: str | None = None) -> None:
+    ingest_document(document_id, password=password)

@@ -15,8 +15,10 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from casework.models import Case, Document
+from casework.parsing import DOCX, PDF, rejection_reason, sniff_file
 
 _CHUNK = 1024 * 1024
+_EXTENSIONS = {PDF: ".pdf", DOCX: ".docx"}
 
 
 class UploadRejected(ValueError):
@@ -33,14 +35,6 @@ def storage_path(stored_name: str) -> Path:
     return Path(settings.AFFIANT_STORAGE_DIR) / stored_name
 
 
-def sniff_content_type(head: bytes) -> str | None:
-    """Decide the type from the bytes, never from the name the browser sent."""
-    # The PDF header may be preceded by a little junk; readers accept it within the first 1 KiB.
-    if b"%PDF-" in head[:1024]:
-        return "application/pdf"
-    return None
-
-
 def do_store_upload(*, case: Case, name: str, stream: IO[bytes], uploaded_by: User | None) -> StoredUpload:
     """Copy the upload to storage while hashing it, then record it; a second copy is not stored.
 
@@ -52,7 +46,6 @@ def do_store_upload(*, case: Case, name: str, stream: IO[bytes], uploaded_by: Us
     (root / str(case.pk)).mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
-    head = b""
     fd, tmp_name = tempfile.mkstemp(dir=root / str(case.pk), prefix=".upload-")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -60,20 +53,20 @@ def do_store_upload(*, case: Case, name: str, stream: IO[bytes], uploaded_by: Us
                 size += len(chunk)
                 if size > limit:
                     raise UploadRejected(f"The file is larger than the limit of {limit // (1024 * 1024)} MB.")
-                if len(head) < 1024:
-                    head += chunk[: 1024 - len(head)]
                 digest.update(chunk)
                 out.write(chunk)
         if size == 0:
             raise UploadRejected("The file is empty.")
-        content_type = sniff_content_type(head)
-        if content_type is None:
-            raise UploadRejected("The file is not a PDF.")
+        # The type comes from the bytes, never from the name the browser sent.
+        content_type = sniff_file(Path(tmp_name))
+        refusal = rejection_reason(content_type)
+        if refusal is not None or content_type is None:
+            raise UploadRejected(refusal or "The file is not a PDF or Word document.")
         sha256 = digest.hexdigest()
         existing = Document.objects.filter(case=case, sha256=sha256).first()
         if existing is not None:
             return StoredUpload(document=existing, duplicate=True)
-        stored_name = f"{case.pk}/{uuid.uuid4().hex}.pdf"
+        stored_name = f"{case.pk}/{uuid.uuid4().hex}{_EXTENSIONS.get(content_type, '')}"
         os.replace(tmp_name, storage_path(stored_name))
         tmp_name = ""
         try:

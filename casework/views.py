@@ -8,14 +8,14 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from casework import audit
 from casework.forms import CaseForm, PartyFormSet, UploadForm
 from casework.intake import do_create_case
-from casework.models import Case, Document, DocumentStatus, Membership, Role
+from casework.models import Case, Document, DocumentStatus, Membership, PiiFinding, Role, role_of
 from casework.search import search_case
 from casework.tasks import ingest_document_task
 from casework.uploads import UploadRejected, do_store_upload, storage_path
@@ -156,11 +156,26 @@ def document_detail(request: HttpRequest, case_id: int, document_id: int) -> Htt
     case = visible_case(request, case_id)
     document = get_object_or_404(Document, pk=document_id, case=case)
     audit.record(request=request, action="view", obj=document, case=case)
-    return render(
-        request,
-        "casework/document_detail.html",
-        {"case": case, "document": document, "pages": document.pages.all()},
-    )
+    pages = list(document.pages.prefetch_related("pii_findings"))
+    marked = [{"page": page, "html": mark_findings(page.text, list(page.pii_findings.all()))} for page in pages]
+    return render(request, "casework/document_detail.html", {"case": case, "document": document, "pages": marked})
+
+
+def mark_findings(text: str, findings: list[PiiFinding]) -> str:
+    """The page's text, escaped, with each piece of PII wrapped in a <mark> naming its kind."""
+    pieces: list[str] = []
+    done = 0
+    for finding in sorted(findings, key=lambda f: f.start):
+        if finding.start < done or finding.end > len(text):
+            continue
+        pieces.append(escape(text[done : finding.start]))
+        pieces.append(
+            format_html('<mark class="pii" data-kind="{}" title="{}">{}</mark>', finding.kind, finding.kind,
+                        text[finding.start : finding.end])
+        )  # fmt: skip
+        done = finding.end
+    pieces.append(escape(text[done:]))
+    return mark_safe("".join(pieces))  # noqa: S308 - every piece is escaped above
 
 
 @login_required
@@ -184,9 +199,17 @@ def document_download(request: HttpRequest, case_id: int, document_id: int) -> F
 @login_required
 @require_POST
 def document_retry(request: HttpRequest, case_id: int, document_id: int) -> HttpResponse:
+    """Read a rejected document again, or an encrypted one with the password an attorney gives.
+
+    The password travels with this one task and is never stored or logged.
+    """
     case = visible_case(request, case_id)
     document = get_object_or_404(Document, pk=document_id, case=case)
-    if document.status == DocumentStatus.FAILED:
+    password = request.POST.get("password") or None
+    if password and role_of(request.user) != Role.ATTORNEY:
+        raise Http404
+    if document.status in (DocumentStatus.REJECTED, DocumentStatus.NEEDS_PASSWORD):
         Document.objects.filter(pk=document.pk).update(status=DocumentStatus.QUEUED, error="")
-        transaction.on_commit(lambda: ingest_document_task.delay(document.pk))
+        transaction.on_commit(lambda: ingest_document_task.delay(document.pk, password=password))
+        audit.record(request=request, action="retry", obj=document, case=case)
     return redirect("casework:case_detail", case_id=case.pk)

@@ -136,6 +136,13 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 AFFIANT_STORAGE_DIR = Path(env_str("AFFIANT_STORAGE_DIR", str(VAR_DIR / "storage")))
 AFFIANT_MAX_UPLOAD_BYTES = env_int("AFFIANT_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 AFFIANT_MAX_PAGES = env_int("AFFIANT_MAX_PAGES", 500)
+# Parsing runs in a child process with these limits, so a hostile file cannot take a worker down.
+AFFIANT_PARSE_TIMEOUT_S = env_float("AFFIANT_PARSE_TIMEOUT_S", 120.0)
+AFFIANT_PARSE_MEMORY_MB = env_int("AFFIANT_PARSE_MEMORY_MB", 1024)
+# Screen ingested pages for PII (Presidio with our recognizers and the case's known parties).
+AFFIANT_PII_DETECTION = env_bool("AFFIANT_PII_DETECTION", True)
+# OCR image-only pages where Debian's tesseract-ocr is installed.
+AFFIANT_OCR = env_bool("AFFIANT_OCR", True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

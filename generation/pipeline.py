@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from casework.models import Case, PartyRole
+from casework.models import Case, DocumentStatus, PartyRole
 from casework.search import search_case
 from generation import declarations
 from generation.models import (
@@ -39,7 +39,7 @@ class RunNotStartable(Exception):
 
 
 def check_can_start(case: Case) -> None:
-    if not case.documents.filter(status__in=["ready", "needs_ocr"]).exists():
+    if not case.documents.filter(status__in=[DocumentStatus.INDEXED, DocumentStatus.NEEDS_OCR]).exists():
         raise RunNotStartable("Upload at least one readable document before drafting.")
     if not Route.objects.filter(name="draft").exists():
         raise RunNotStartable("No model route named 'draft' is configured; ask an ops admin.")

@@ -29,7 +29,7 @@ def _store(case: Any, path: Path) -> Document:
 def test_a_four_page_pdf_is_stored_page_by_page(firm_people: dict[str, Any]) -> None:
     document = _store(firm_people["case"], FOUR_PAGES)
     result = ingest_document(document.pk)
-    assert result is not None and result.status == DocumentStatus.READY
+    assert result is not None and result.status == DocumentStatus.INDEXED
     pages = list(Page.objects.filter(document=document).order_by("number"))
     assert [p.number for p in pages] == [1, 2, 3, 4]
     assert all(len(p.text) > 1000 for p in pages)
@@ -40,7 +40,7 @@ def test_a_password_protected_pdf_fails_with_a_reason(firm_people: dict[str, Any
     document = _store(firm_people["case"], PASSWORD)
     ingest_document(document.pk)
     document.refresh_from_db()
-    assert document.status == DocumentStatus.FAILED
+    assert document.status == DocumentStatus.NEEDS_PASSWORD
     assert "password-protected" in document.error
     assert not document.pages.exists()
 
@@ -123,9 +123,52 @@ def test_pdfs_uploaded_through_the_web_form_are_read_by_the_worker(
     wait_until(finished, 60, "the worker to read both uploads")
     good.refresh_from_db()
     locked.refresh_from_db()
-    assert good.status == DocumentStatus.READY and good.page_count == 4
+    assert good.status == DocumentStatus.INDEXED and good.page_count == 4
     assert list(good.pages.values_list("number", flat=True)) == [1, 2, 3, 4]
-    assert locked.status == DocumentStatus.FAILED
+    assert locked.status == DocumentStatus.NEEDS_PASSWORD
     assert "password-protected" in locked.error
     page = client.get(reverse("casework:case_detail", args=[case.pk])).content.decode()
-    assert "password-protected" in page and "Ready" in page
+    assert "password-protected" in page and "Indexed" in page
+
+
+@pytest.mark.realstack
+def test_hostile_uploads_are_rejected_by_the_worker_which_stays_alive(
+    realstack: Any, firm_people: dict[str, Any], tmp_path: Path
+) -> None:
+    import zlib
+
+    # A Flate bomb: a page content stream of 2 MB that inflates to 2 GiB of zeros.
+    compressor = zlib.compressobj(9)
+    block = b"\0" * 2**20
+    bomb_stream = b"".join(compressor.compress(block) for _ in range(2048)) + compressor.flush()
+    bomb = (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Contents 4 0 R>>endobj\n"
+        + f"4 0 obj<</Length {len(bomb_stream)}/Filter/FlateDecode>>stream\n".encode()
+        + bomb_stream
+        + b"\nendstream endobj\ntrailer<</Root 1 0 R>>\n%EOF\n"
+    )
+    cyclic = (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[2 0 R]/Count 1>>endobj\n"
+        b"trailer<</Root 1 0 R>>\n%EOF\n"
+    )
+    good = FOUR_PAGES.read_bytes()
+    files = {"bomb.pdf": bomb, "cyclic.pdf": cyclic, "truncated.pdf": good[: len(good) // 2], "fine.pdf": good}
+    client = Client()
+    client.force_login(firm_people["paralegal"])
+    for name, data in files.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with path.open("rb") as handle:
+            client.post(reverse("casework:document_upload", args=[firm_people["case"].pk]), {"file": handle})
+
+    def finished() -> bool:
+        return not Document.objects.filter(status__in=[DocumentStatus.QUEUED, DocumentStatus.PROCESSING]).exists()
+
+    wait_until(finished, 120, "the worker to read all four")
+    outcome = {d.original_name: (d.status, d.error) for d in Document.objects.all()}
+    # Each is refused with a reason (the parser's own tests pin which reason for which file).
+    assert outcome["bomb.pdf"][0] == DocumentStatus.REJECTED and outcome["bomb.pdf"][1]
+    assert outcome["cyclic.pdf"][0] == DocumentStatus.REJECTED and outcome["cyclic.pdf"][1]
+    assert outcome["truncated.pdf"][0] in (DocumentStatus.REJECTED, DocumentStatus.INDEXED)
+    assert outcome["fine.pdf"][0] == DocumentStatus.INDEXED  # read by the same worker after the others
