@@ -62,7 +62,7 @@ _MONTH_NAMES = ("", *(names[0].capitalize() for names in _MONTHS.values()))
 
 _WORD = re.compile(r"[^\W_]+")
 # Placeholders as a model may give them back: bracketed any way, or bare, in any case.
-_PLACEHOLDER = re.compile(r"(?:[<\[{]\s*)?\b(PERSON|A_NUMBER|DATE_OF_BIRTH)_(\d+)\b(?:\s*[>\]}])?", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"(?:[<\[{]\s*)?\b([A-Z][A-Z0-9]*(?:_[A-Z][A-Z0-9]*)*)_(\d+)\b(?:\s*[>\]}])?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -100,13 +100,17 @@ class CaseVault:
 
     @classmethod
     def for_case(cls, case: Case) -> CaseVault:
-        return cls.from_parties(case.parties.order_by("id"))
+        """The parties' entities, then whatever else PII screening found in the case's pages."""
+        parties = cls.from_parties(case.parties.order_by("id"))
+        return cls.from_parties(case.parties.order_by("id"), found=_found_in_case(case, parties))
 
     @classmethod
-    def from_parties(cls, parties: Iterable[Party]) -> CaseVault:
-        """Build the vault from parties in the order they were added; the order fixes the numbers."""
+    def from_parties(cls, parties: Iterable[Party], found: Sequence[tuple[str, str]] = ()) -> CaseVault:
+        """Build the vault from parties in the order they were added, then the (kind, text) found in the
+        documents in the order they stand; that order fixes the numbers, so adding to it renumbers nothing."""
         candidates = _candidates(list(parties))
         candidates.sort(key=lambda c: (_KIND_ORDER[c.kind], c.sort_key))
+        candidates.extend(_found_candidates(found))
         entries: list[VaultEntry] = []
         patterns: list[tuple[str, int, str]] = []
         counts: dict[str, int] = {}
@@ -142,6 +146,51 @@ class CaseVault:
             return self._values.get(placeholder, match.group(0))
 
         return _PLACEHOLDER.sub(value, text)
+
+
+def _found_in_case(case: Case, known: CaseVault) -> list[tuple[str, str]]:
+    """Distinct (kind, text) of the case's PII findings that the parties' entities do not already cover,
+    in document, page and position order."""
+    from casework.models import PiiFinding
+
+    seen: set[tuple[str, str]] = set()
+    found: list[tuple[str, str]] = []
+    findings = (
+        PiiFinding.objects.filter(page__document__case=case)
+        .select_related("page")
+        .order_by("page__document__uploaded_at", "page__document_id", "page__number", "start")
+    )
+    for finding in findings:
+        text = " ".join(finding.text.split())
+        key = (finding.kind, fold(text))
+        if not text or key in seen or _PLACEHOLDER.fullmatch(known.redact(text).strip()):
+            continue  # already one of the parties' entities
+        seen.add(key)
+        found.append((finding.kind, text))
+    return found
+
+
+def _found_candidates(found: Sequence[tuple[str, str]]) -> list[_Candidate]:
+    candidates = []
+    for position, (kind, text) in enumerate(found):
+        built = name_regex(text) if kind == PERSON else _literal_regex(text)
+        if built is None:
+            continue
+        regex, length = built
+        # After the parties' entities of every kind, so that a new finding never renumbers one of theirs.
+        candidates.append(
+            _Candidate(kind=kind, value=text, sort_key=(10**6, position), variants=(text,), patterns=((regex, length),))
+        )
+    return candidates
+
+
+def _literal_regex(text: str) -> tuple[str, int] | None:
+    """A found string as written, tolerant of case, accents and spacing (addresses, numbers, e-mails)."""
+    folded = fold(text)
+    pieces = [re.escape(piece) for piece in folded.split()]
+    if not pieces:
+        return None
+    return r"(?<!\w)" + r"\s+".join(pieces) + r"(?!\w)", len(folded)
 
 
 def redactor_for_case(case_id: int) -> CaseVault:

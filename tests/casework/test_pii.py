@@ -265,3 +265,27 @@ def test_no_known_string_survives_redaction(case: Case, vault: CaseVault) -> Non
     assert "23456789" not in digits and "12345678" not in digits
     for birth in ("1990", "1985", "april 12", "11/03", "3 november"):
         assert birth not in redacted
+
+
+@pytest.mark.django_db
+def test_the_vault_takes_in_what_screening_found_and_restores_it_exactly(firm_people: dict[str, Any]) -> None:
+    import io
+
+    from casework.indexing import screen_document
+    from casework.models import Page
+    from casework.pdfgen import text_pdf
+    from casework.uploads import do_store_upload
+
+    case = firm_people["case"]
+    text = "Jane Doe lived at 4410 Westheimer Rd with John Roe. Her receipt is EAC2190012345; call 713-555-0182."
+    document = do_store_upload(case=case, name="n.pdf", stream=io.BytesIO(text_pdf([text])), uploaded_by=None).document
+    Page.objects.create(document=document, number=1, text=text)
+    assert screen_document(document) >= 4
+    vault = CaseVault.for_case(case)
+    redacted = vault.redact(text)
+    for secret in ("Jane Doe", "John Roe", "4410 Westheimer Rd", "EAC2190012345", "713-555-0182"):
+        assert secret not in redacted, (secret, redacted)
+    assert "<STREET_ADDRESS_1>" in redacted and "<RECEIPT_NUMBER_1>" in redacted
+    assert vault.restore(redacted) == text
+    # Built again, the same entity gets the same placeholder.
+    assert CaseVault.for_case(case).redact(text) == redacted
