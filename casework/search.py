@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from casework.models import Case, Chunk, Page
 
 _WORD = re.compile(r"[a-zA-Z\u00C0-\u024F0-9']+")
-_STOP = frozenset(
+STOP_WORDS = frozenset(
     "a an and are as at be by for from had has have he her his i in is it its me my of on or our she "
     "that the their them they this to was we were what when where which who with you your did do".split()
 )
@@ -36,7 +36,7 @@ class Passage:
 
 
 def _terms(text: str) -> list[str]:
-    return [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _STOP and len(w) > 1]
+    return [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOP_WORDS and len(w) > 1]
 
 
 def split_passages(text: str, size: int = _PASSAGE_CHARS) -> list[str]:

@@ -16,7 +16,7 @@ from casework import audit
 from casework.forms import CaseForm, PartyFormSet, UploadForm
 from casework.intake import do_create_case
 from casework.models import Case, Document, DocumentStatus, Membership, PiiFinding, Role, role_of
-from casework.search import search_case
+from casework.search import STOP_WORDS, search_case
 from casework.tasks import ingest_document_task
 from casework.uploads import UploadRejected, do_store_upload, storage_path
 
@@ -127,11 +127,15 @@ def document_upload(request: HttpRequest, case_id: int) -> HttpResponse:
 
 
 _QUERY_WORD = re.compile(r"[\w'-]{3,}")
+# Passages this far from the question are noise on the search page.
+_MIN_SHOWN_SCORE = 0.1
 
 
 def highlight(text: str, query: str) -> str:
     """The passage, escaped, with the question's words marked."""
-    words = sorted({w.lower() for w in _QUERY_WORD.findall(query)}, key=len, reverse=True)
+    words = sorted(
+        {w.lower() for w in _QUERY_WORD.findall(query) if w.lower() not in STOP_WORDS}, key=len, reverse=True
+    )
     escaped = escape(text)
     if not words:
         return escaped
@@ -147,6 +151,8 @@ def case_search(request: HttpRequest, case_id: int) -> HttpResponse:
     if query:
         audit.record(request=request, action="search", obj=case, case=case)
         for passage in search_case(case, query, k=10):
+            if passage.score < _MIN_SHOWN_SCORE:
+                continue
             results.append({"passage": passage, "html": highlight(passage.text, query)})
     return render(request, "casework/search.html", {"case": case, "query": query, "results": results})
 
