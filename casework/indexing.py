@@ -7,6 +7,7 @@ import time
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
 from casework.chunking import chunk_pages
 from casework.embeddings import embed, to_bytes
@@ -42,6 +43,8 @@ def index_document(document_id: int) -> int:
     rebuild_index(document.case_id)
     if settings.AFFIANT_PII_DETECTION:
         screen_document(document)
+    else:
+        Document.objects.filter(pk=document.pk).update(pages_done=F("page_count"))
     logger.info(
         "document indexed",
         extra={"document_id": document_id, "chunks": len(pieces), "seconds": round(time.monotonic() - started, 3)},
@@ -56,7 +59,11 @@ def screen_document(document: Document) -> int:
     known = KnownParties.for_case(document.case)
     chunks = list(Chunk.objects.filter(document=document).only("id", "page_start", "page_end"))
     findings = []
-    for page in Page.objects.filter(document=document, needs_ocr=False).only("id", "number", "text"):
+    pages = list(Page.objects.filter(document=document).only("id", "number", "text", "needs_ocr"))
+    for done, page in enumerate(pages, start=1):
+        Document.objects.filter(pk=document.pk).update(pages_done=done)
+        if page.needs_ocr:
+            continue
         covering = next((c for c in chunks if c.page_start <= page.number <= c.page_end), None)
         for finding in detect_pii(page.text, known=known):
             findings.append(
@@ -76,8 +83,13 @@ def screen_document(document: Document) -> int:
     return len(findings)
 
 
-def remove_document(document: Document) -> None:
-    """Delete a document with its chunks, then bring its case's index back in step."""
+def do_remove_document(document: Document) -> None:
+    """Delete a document with its pages, chunks and findings and its stored file, then bring its case's
+    index back in step."""
+    from casework.uploads import storage_path
+
     case_id = document.case_id
+    path = storage_path(document.stored_name)
     document.delete()
+    path.unlink(missing_ok=True)
     rebuild_index(case_id)

@@ -94,7 +94,10 @@ def ingest_document(document_id: int, password: str | None = None) -> IngestResu
             for p in result.pages
         )
         Document.objects.filter(pk=document_id).update(
-            page_count=len(result.pages), pages_done=len(result.pages), content_type=result.content_type
+            # pages_done counts pages as screening finishes them: the case page shows it live.
+            page_count=len(result.pages),
+            pages_done=0,
+            content_type=result.content_type,
         )
     # Searchable and screened before the document says it is ready.
     from casework.indexing import index_document  # the embedding and NER models load on first use

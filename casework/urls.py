@@ -18,4 +18,5 @@ urlpatterns = [
         name="document_download",
     ),
     path("cases/<int:case_id>/documents/<int:document_id>/retry/", views.document_retry, name="document_retry"),
+    path("cases/<int:case_id>/documents/<int:document_id>/remove/", views.document_remove, name="document_remove"),
 ]

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from casework import audit
 from casework.forms import CaseForm, PartyFormSet, UploadForm
+from casework.indexing import do_remove_document
 from casework.intake import do_create_case
 from casework.models import Case, Document, DocumentStatus, Membership, PiiFinding, Role, role_of
 from casework.search import STOP_WORDS, search_case
@@ -200,6 +201,25 @@ def document_download(request: HttpRequest, case_id: int, document_id: int) -> F
     )
     response["Cache-Control"] = "no-store"
     return response
+
+
+@login_required
+@require_POST
+def document_remove(request: HttpRequest, case_id: int, document_id: int) -> HttpResponse:
+    """Take a document out of the case: its pages, chunks, findings and file go, and the index follows.
+    Attorneys only: evidence is not removed by accident."""
+    case = visible_case(request, case_id)
+    if role_of(request.user) != Role.ATTORNEY:
+        raise Http404
+    document = get_object_or_404(Document, pk=document_id, case=case)
+    if document.status in (DocumentStatus.QUEUED, DocumentStatus.PROCESSING):
+        messages.error(request, f"{document.original_name} is still being read; remove it when it is done.")
+        return redirect("casework:case_detail", case_id=case.pk)
+    audit.record(request=request, action="remove", obj=document, case=case)
+    name = document.original_name
+    do_remove_document(document)
+    messages.success(request, f"{name} was removed from the case.")
+    return redirect("casework:case_detail", case_id=case.pk)
 
 
 @login_required

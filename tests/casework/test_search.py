@@ -108,3 +108,37 @@ def test_the_search_page_shows_ranked_passages_with_the_match_marked_and_a_link_
     assert "<mark>squeezed</mark>" in html and "<mark>throat</mark>" in html
     assert "&lt;b&gt;" in html and "<b>" not in html.split("<main>")[1]  # the question is escaped
     assert f"/documents/{indexed_case.documents.get().pk}/#page-2" in html
+
+
+@pytest.mark.django_db
+def test_removing_a_document_takes_its_passages_out_of_the_index(
+    indexed_case: Any, firm_people: dict[str, Any]
+) -> None:
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.test import Client
+    from django.urls import reverse
+
+    from casework.models import Document
+
+    document = indexed_case.documents.get()
+    assert document.pages_done == document.page_count == 5  # progress reached the end
+    other = do_store_upload(
+        case=indexed_case,
+        name="other.pdf",
+        stream=io.BytesIO(text_pdf(["The weather was mild in April."])),
+        uploaded_by=None,
+    ).document
+    ingest_document(other.pk)
+    url = reverse("casework:document_remove", args=[indexed_case.pk, document.pk])
+    paralegal = Client()
+    paralegal.force_login(firm_people["paralegal"])
+    assert paralegal.post(url).status_code == 404
+    attorney = Client()
+    attorney.force_login(firm_people["attorney"])
+    assert attorney.post(url).status_code == 302
+    assert not Document.objects.filter(pk=document.pk).exists()
+    assert not (Path(settings.AFFIANT_STORAGE_DIR) / document.stored_name).exists()
+    results = search_case(indexed_case, "squeezed her throat", k=5)
+    assert results and all(r.document_id == other.pk for r in results)
