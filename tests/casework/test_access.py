@@ -62,7 +62,12 @@ def test_posting_to_an_unseen_case_is_404_and_stores_nothing(firm_people: dict[s
     )
     assert response.status_code == 404
     assert client.post(reverse("generation:run_start", args=[case.pk])).status_code == 404
-    assert case.documents.count() == 0
+    document = do_store_upload(
+        case=case, name="r.pdf", stream=io.BytesIO(text_pdf(["A report."])), uploaded_by=None
+    ).document
+    for name in ("document_remove", "document_retry"):
+        assert client.post(reverse(f"casework:{name}", args=[case.pk, document.pk])).status_code == 404
+    assert case.documents.count() == 1
     assert case.runs.count() == 0
 
 
