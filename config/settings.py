@@ -189,6 +189,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        "faiss": {"level": "WARNING"},
     },
 }
 

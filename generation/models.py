@@ -89,6 +89,10 @@ class DraftVersion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     note = models.CharField(max_length=200, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True, help_text="An approved version is frozen")
 
     class Meta:
         ordering = ["run_id", "number"]

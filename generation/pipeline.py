@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 ADVANCE_TASK = "generation.advance_run"
 
 
+class VersionFrozen(Exception):
+    """The draft cannot change: it is approved (or does not exist yet)."""
+
+
 class RunNotStartable(Exception):
     """The case cannot be drafted yet; the message says why, for the paralegal."""
 
@@ -198,7 +202,9 @@ def do_save_version(*, run: DeclarationRun, texts: dict[str, str], created_by: U
     locked = DeclarationRun.objects.select_for_update().get(pk=run.pk)
     latest = locked.latest_version()
     if latest is None:
-        raise ValueError("the run has no draft to edit yet")
+        raise VersionFrozen("There is no draft to edit yet.")
+    if latest.approved_at is not None:
+        raise VersionFrozen(f"Version {latest.number} is approved and frozen; it can no longer be edited.")
     version = DraftVersion.objects.create(run=locked, number=latest.number + 1, created_by=created_by, note=note[:200])
     DraftSection.objects.bulk_create(
         DraftSection(
@@ -212,3 +218,17 @@ def do_save_version(*, run: DeclarationRun, texts: dict[str, str], created_by: U
         for s in latest.sections.all()
     )
     return version
+
+
+@transaction.atomic
+def do_approve_version(*, version: DraftVersion, approved_by: User) -> DraftVersion:
+    """Approve the run's latest version; from then on it is frozen. Assumes an attorney on the case."""
+    locked = DraftVersion.objects.select_for_update().get(pk=version.pk)
+    latest = locked.run.latest_version()
+    if latest is None or latest.pk != locked.pk:
+        raise VersionFrozen("Only the latest version can be approved.")
+    if locked.approved_at is None:
+        locked.approved_by = approved_by
+        locked.approved_at = timezone.now()
+        locked.save(update_fields=["approved_by", "approved_at"])
+    return locked

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from generation.export import declaration_docx
+from generation.models import DeclarationRun
+
+
+class Command(BaseCommand):
+    help = "Write the latest version of a run's declaration to a file (Word .docx)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--run", type=int, required=True)
+        parser.add_argument("--format", choices=["docx", "pdf"], default="docx")
+        parser.add_argument("--out", type=Path, required=True)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        run = DeclarationRun.objects.filter(pk=options["run"]).first()
+        if run is None:
+            raise CommandError(f"no run {options['run']}")
+        version = run.latest_version()
+        if version is None:
+            raise CommandError(f"run {run.pk} has no draft yet")
+        if options["format"] == "pdf":
+            raise CommandError("PDF export is not available yet; export docx and print it to PDF")
+        options["out"].write_bytes(declaration_docx(version))
+        self.stdout.write(f"wrote version {version.number} of run {run.pk} to {options['out']}")
