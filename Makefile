@@ -7,7 +7,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 # compiles once per machine (about 10 minutes) and installs from the cache in seconds after that.
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 
-.PHONY: install run demo test test-fast lint typecheck system-deps clean
+.PHONY: install run demo test test-fast lint typecheck system-deps clean deploy-check
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,3 +53,10 @@ test-fast: install
 
 clean:
 	rm -rf var/log var/test.sqlite3 .pytest_cache .mypy_cache .ruff_cache
+
+## Django's deployment checks with production-like settings (the variables README documents); fails on any warning.
+deploy-check: install
+	DJANGO_DEBUG=false AFFIANT_REQUIRE_SECRET_KEY=true AFFIANT_SECURE_COOKIES=true \
+	DJANGO_SECRET_KEY="$$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	DJANGO_ALLOWED_HOSTS=affiant.example.org \
+	$(PY) manage.py check --deploy --fail-level WARNING

@@ -98,3 +98,22 @@ def test_ops_admins_see_the_ops_page_and_caseworkers_do_not(firm_people: dict[st
     assert _client_for(firm_people["ops"]).get(url).status_code == 200
     for who in ("attorney", "paralegal"):
         assert _client_for(firm_people[who]).get(url).status_code == 404
+
+
+def test_pages_for_signed_in_users_are_never_cached(firm_people: dict[str, Any]) -> None:
+    response = _client_for(firm_people["attorney"]).get(reverse("casework:case_detail", args=[firm_people["case"].pk]))
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_an_idle_session_is_signed_out(firm_people: dict[str, Any], settings: Any) -> None:
+    import time
+
+    client = _client_for(firm_people["attorney"])
+    url = reverse("casework:case_detail", args=[firm_people["case"].pk])
+    assert client.get(url).status_code == 200
+    session = client.session
+    session["last_seen"] = int(time.time()) - settings.AFFIANT_SESSION_IDLE_S - 5
+    session.save()
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert client.get(url).status_code == 302  # signed out, not just bounced once

@@ -1,0 +1,41 @@
+"""Privileged pages are never kept by a browser or a proxy cache, and sessions end when left idle."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+
+
+class PrivateNoStoreMiddleware:
+    """Every response to a signed-in user says `no-store`: case text must not linger in caches."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if getattr(request, "user", None) is not None and request.user.is_authenticated:
+            response["Cache-Control"] = "no-store"
+        return response
+
+
+class IdleSessionTimeoutMiddleware:
+    """Sign out a session idle for AFFIANT_SESSION_IDLE_S (the absolute limit is SESSION_COOKIE_AGE)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = int(time.time())
+            last = request.session.get("last_seen", now)
+            if now - int(last) > settings.AFFIANT_SESSION_IDLE_S:
+                logout(request)
+                return redirect_to_login(request.get_full_path())
+            request.session["last_seen"] = now
+        return self.get_response(request)
