@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from casework.models import Document, DocumentStatus, Page
@@ -44,7 +45,7 @@ class IngestResult:
 def claim_document(document_id: int) -> bool:
     """Move a queued document to processing; only one worker wins, so a redelivery is harmless."""
     claimed = Document.objects.filter(pk=document_id, status=DocumentStatus.QUEUED).update(
-        status=DocumentStatus.PROCESSING, error=""
+        status=DocumentStatus.PROCESSING, error="", claimed_at=timezone.now(), attempts=F("attempts") + 1
     )
     return claimed == 1
 

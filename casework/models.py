@@ -147,6 +147,8 @@ class Document(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     uploaded_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last started reading it")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker started reading it")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "sha256"], name="document_unique_in_case")]

@@ -157,6 +157,8 @@ AFFIANT_PARSE_TIMEOUT_S = env_float("AFFIANT_PARSE_TIMEOUT_S", 120.0)
 AFFIANT_PARSE_MEMORY_MB = env_int("AFFIANT_PARSE_MEMORY_MB", 1024)
 # Screen ingested pages for PII (Presidio with our recognizers and the case's known parties).
 AFFIANT_PII_DETECTION = env_bool("AFFIANT_PII_DETECTION", True)
+# A file that stops a worker this many times is rejected instead of being read again.
+AFFIANT_INGEST_MAX_ATTEMPTS = env_int("AFFIANT_INGEST_MAX_ATTEMPTS", 3)
 # OCR image-only pages where Debian's tesseract-ocr is installed.
 AFFIANT_OCR = env_bool("AFFIANT_OCR", True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -172,3 +172,35 @@ def test_hostile_uploads_are_rejected_by_the_worker_which_stays_alive(
     assert outcome["cyclic.pdf"][0] == DocumentStatus.REJECTED and outcome["cyclic.pdf"][1]
     assert outcome["truncated.pdf"][0] in (DocumentStatus.REJECTED, DocumentStatus.INDEXED)
     assert outcome["fine.pdf"][0] == DocumentStatus.INDEXED  # read by the same worker after the others
+
+
+@pytest.mark.django_db
+def test_a_document_left_half_read_is_read_again_then_set_aside_after_three_tries(
+    firm_people: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from casework.reconcile import reconcile_documents
+
+    long_ago = timezone.now() - timedelta(hours=2)
+    retry = _store(firm_people["case"], FOUR_PAGES)
+    poison = _store(firm_people["case"], IMAGE_ONLY)
+    recent = _store(firm_people["case"], PASSWORD)
+    Document.objects.filter(pk=retry.pk).update(status=DocumentStatus.PROCESSING, claimed_at=long_ago, attempts=1)
+    Document.objects.filter(pk=poison.pk).update(status=DocumentStatus.PROCESSING, claimed_at=long_ago, attempts=3)
+    Document.objects.filter(pk=recent.pk).update(
+        status=DocumentStatus.PROCESSING, claimed_at=timezone.now(), attempts=1
+    )
+    with django_capture_on_commit_callbacks() as queued:
+        assert reconcile_documents() == (1, 1)
+    assert len(queued) == 1  # the retry is sent to a worker again
+    statuses = {d.pk: (d.status, d.error) for d in Document.objects.all()}
+    assert statuses[retry.pk][0] == DocumentStatus.QUEUED
+    assert statuses[poison.pk][0] == DocumentStatus.REJECTED and "stopped the worker 3 times" in statuses[poison.pk][1]
+    assert statuses[recent.pk][0] == DocumentStatus.PROCESSING
+    # A claim counts the attempt.
+    ingest_document(retry.pk)
+    retry.refresh_from_db()
+    assert retry.attempts == 2 and retry.status == DocumentStatus.INDEXED
