@@ -101,8 +101,10 @@ class CaseVault:
     @classmethod
     def for_case(cls, case: Case) -> CaseVault:
         """The parties' entities, then whatever else PII screening found in the case's pages."""
-        parties = cls.from_parties(case.parties.order_by("id"))
-        return cls.from_parties(case.parties.order_by("id"), found=_found_in_case(case, parties))
+        parties = list(case.parties.order_by("id"))
+        vault = cls.from_parties(parties)
+        found = _found_in_case(case, vault)
+        return cls.from_parties(parties, found=found) if found else vault
 
     @classmethod
     def from_parties(cls, parties: Iterable[Party], found: Sequence[tuple[str, str]] = ()) -> CaseVault:

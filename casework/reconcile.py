@@ -9,14 +9,14 @@ rather than tried for ever (the poison file is quarantined, the rest of the queu
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from casework.models import Document, DocumentStatus
+from config.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -50,22 +50,8 @@ def reconcile_documents() -> tuple[int, int]:
     return requeued, rejected
 
 
-class DocumentReconciler:
-    """Runs `reconcile_documents` every AFFIANT_RECONCILE_S on a daemon thread of the default worker."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="casework-reconciler", daemon=True)
-
-    def start(self) -> DocumentReconciler:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(settings.LLMOPS_RECONCILE_S):
-            try:
-                reconcile_documents()
-            except Exception:  # logged; the next round tries again
-                logger.exception("reconciling documents failed")
-            finally:
-                close_old_connections()
+def start_document_reconciler() -> Periodic:
+    """`reconcile_documents` every LLMOPS_RECONCILE_S, from the default worker's main process."""
+    return Periodic(
+        name="casework-reconciler", work=reconcile_documents, interval_s=lambda: settings.LLMOPS_RECONCILE_S
+    ).start()

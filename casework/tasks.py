@@ -20,6 +20,6 @@ _reconcilers: list[object] = []  # kept alive for the worker's life
 def start_document_reconciler(sender: Any = None, **kwargs: Any) -> None:
     """The worker that reads documents (queue `default`) also finds the ones a dead worker left half-read."""
     if sender is not None and "default" in (sender.app.amqp.queues.consume_from or {}):
-        from casework.reconcile import DocumentReconciler
+        from casework.reconcile import start_document_reconciler
 
-        _reconcilers.append(DocumentReconciler().start())
+        _reconcilers.append(start_document_reconciler())

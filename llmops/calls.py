@@ -208,3 +208,15 @@ def host_time_limits(host: Host) -> tuple[int, int]:
     if slowest is None:
         raise NoModelAvailable(f"host {host.name} has no model")
     return time_limits(slowest)
+
+
+def last_attempt(first_id: int) -> LLMCall:
+    """The latest attempt of a call's chain (retries and failovers), as the database has it now.
+
+    A failed attempt and the attempt that follows it are written in one transaction, so a chain whose
+    last attempt has ended is over.
+    """
+    call = LLMCall.objects.select_related("model").get(pk=first_id)
+    while (following := LLMCall.objects.select_related("model").filter(failed_over_from=call).first()) is not None:
+        call = following
+    return call

@@ -10,15 +10,14 @@ that went down) is sent again; claiming makes a duplicate delivery harmless.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from config.periodic import Periodic
 from llmops.calls import dispatch_on_commit, time_limits
 from llmops.models import CallStatus, HangKind, LLMCall
 from llmops.runner import finish_failed
@@ -64,22 +63,8 @@ def reconcile_calls() -> Reconciled:
     return Reconciled(lost=lost, redispatched=redispatched)
 
 
-class Reconciler:
-    """Runs `reconcile_calls` every LLMOPS_RECONCILE_S on a daemon thread of a worker's main process."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="llmops-reconciler", daemon=True)
-
-    def start(self) -> Reconciler:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(settings.LLMOPS_RECONCILE_S):
-            try:
-                reconcile_calls()
-            except Exception:  # logged; the next round tries again
-                logger.exception("reconciling calls failed")
-            finally:
-                close_old_connections()
+def start_reconciler() -> Periodic:
+    """`reconcile_calls` every LLMOPS_RECONCILE_S, from a worker's main process."""
+    return Periodic(
+        name="llmops-reconciler", work=reconcile_calls, interval_s=lambda: settings.LLMOPS_RECONCILE_S
+    ).start()

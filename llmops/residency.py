@@ -8,18 +8,18 @@ GPU", and the host's own account of what is resident (the managed supervisor's p
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-import threading
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from django.conf import settings
-from django.db import close_old_connections
 from django.utils import timezone
 
+from config.periodic import Periodic
 from llmops.gpu import read_gpus
 from llmops.models import GpuSample, Host, HostKind, WorkerHeartbeat
 
@@ -106,29 +106,12 @@ def is_lost(heartbeat: WorkerHeartbeat, now: datetime | None = None) -> bool:
     return (now - heartbeat.at).total_seconds() > settings.AFFIANT_HEARTBEAT_LOST_S
 
 
-class Heartbeat:
-    """Beats on a daemon thread of the GPU worker's main process until stopped."""
-
-    def __init__(self, *, host_name: str, worker: str) -> None:
-        self.host_name = host_name
-        self.worker = worker
-        self.started_at = timezone.now()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{host_name}", daemon=True)
-
-    def start(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                beat(host_name=self.host_name, worker=self.worker, started_at=self.started_at)
-            except Exception:  # a failed beat is logged and the next one tries again; it must never stop
-                logger.exception("heartbeat failed", extra={"host": self.host_name})
-            finally:
-                close_old_connections()
-            self._stop.wait(settings.AFFIANT_HEARTBEAT_S)
+def start_heartbeat(*, host_name: str, worker: str) -> Periodic:
+    """Beat now, then every AFFIANT_HEARTBEAT_S, from the GPU worker's main process."""
+    started_at = timezone.now()
+    return Periodic(
+        name=f"heartbeat-{host_name}",
+        work=functools.partial(beat, host_name=host_name, worker=worker, started_at=started_at),
+        interval_s=lambda: settings.AFFIANT_HEARTBEAT_S,
+        run_first=True,
+    ).start()

@@ -8,7 +8,7 @@ from celery.exceptions import TimeLimitExceeded
 from celery.signals import task_failure, worker_ready
 
 from llmops.models import Host, LLMModel, OpsAction
-from llmops.residency import Heartbeat
+from llmops.residency import start_heartbeat
 from llmops.runner import execute_call, handle_hard_limit
 
 
@@ -40,13 +40,13 @@ def start_heartbeats(sender: Any = None, **kwargs: Any) -> None:
         return
     queues = sender.app.amqp.queues.consume_from or {}
     if "default" in queues:
-        from llmops.reconcile import Reconciler
+        from llmops.reconcile import start_reconciler
 
-        _heartbeats.append(Reconciler().start())
+        _heartbeats.append(start_reconciler())
     for queue in queues:
         if str(queue).startswith("gpu."):
             host_name = str(queue).removeprefix("gpu.")
-            _heartbeats.append(Heartbeat(host_name=host_name, worker=str(sender.hostname)).start())
+            _heartbeats.append(start_heartbeat(host_name=host_name, worker=str(sender.hostname)))
 
 
 _heartbeats: list[Any] = []  # heartbeats and the reconciler, kept alive for the worker's life

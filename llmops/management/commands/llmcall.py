@@ -7,19 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from llmops.calls import NoModelAvailable, dispatch_locally, request_completion
+from llmops.calls import NoModelAvailable, dispatch_locally, last_attempt, request_completion
 from llmops.catalog import CatalogError, load_catalog
 from llmops.models import CallStatus, LLMCall, Route
 from llmops.providers.base import Message
 from llmops.runner import drain
-
-
-def final_call(first: LLMCall) -> LLMCall:
-    """Follow a call's retries and failovers forward to the last attempt, as the database has it now."""
-    call = LLMCall.objects.get(pk=first.pk)
-    while (following := LLMCall.objects.filter(failed_over_from=call).first()) is not None:
-        call = following
-    return call
 
 
 def describe_chain(last: LLMCall) -> dict[str, Any]:
@@ -104,11 +96,8 @@ class Command(BaseCommand):
     def _wait(first: LLMCall, timeout: float) -> LLMCall:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            last = final_call(first)
-            if (
-                last.status in (CallStatus.COMPLETED, CallStatus.FAILED)
-                and not LLMCall.objects.filter(failed_over_from=last).exists()
-            ):
+            last = last_attempt(first.pk)
+            if last.status in (CallStatus.COMPLETED, CallStatus.FAILED):
                 return last
             time.sleep(0.2)
         raise CommandError(f"the call did not end within {timeout:.0f}s; is a worker consuming its queue?")
