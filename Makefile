@@ -58,5 +58,6 @@ clean:
 deploy-check: install
 	DJANGO_DEBUG=false AFFIANT_REQUIRE_SECRET_KEY=true AFFIANT_SECURE_COOKIES=true \
 	DJANGO_SECRET_KEY="$$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	AFFIANT_FILE_KEYS="$$(.venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
 	DJANGO_ALLOWED_HOSTS=affiant.example.org \
 	$(PY) manage.py check --deploy --fail-level WARNING

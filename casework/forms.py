@@ -97,3 +97,17 @@ class UploadForm(forms.Form):
                 f"The file is larger than the limit of {settings.AFFIANT_MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
             )
         return upload
+
+
+class TotpTokenForm(forms.Form):
+    token = forms.CharField(
+        label="Code from your authenticator app",
+        max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
+    )
+
+    def clean_token(self) -> str:
+        token = re.sub(r"\s", "", self.cleaned_data["token"])
+        if not token.isdigit():
+            raise forms.ValidationError("The code is the digits your app shows.")
+        return token

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from casework.models import Document, DocumentStatus, Page
 from casework.parsing import ParseResult, parse_file
-from casework.uploads import storage_path
+from casework.uploads import decrypted_copy
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +51,16 @@ def claim_document(document_id: int) -> bool:
 
 
 def parse_document(document: Document, password: str | None = None) -> ParseResult:
-    return parse_file(
-        storage_path(document.stored_name),
-        max_pages=settings.AFFIANT_MAX_PAGES,
-        password=password,
-        timeout_s=settings.AFFIANT_PARSE_TIMEOUT_S,
-        memory_mb=settings.AFFIANT_PARSE_MEMORY_MB,
-        ocr=settings.AFFIANT_OCR,
-    )
+    # The file is stored encrypted; the parser's child reads a private plaintext copy, gone when it is done.
+    with decrypted_copy(document.stored_name) as path:
+        return parse_file(
+            path,
+            max_pages=settings.AFFIANT_MAX_PAGES,
+            password=password,
+            timeout_s=settings.AFFIANT_PARSE_TIMEOUT_S,
+            memory_mb=settings.AFFIANT_PARSE_MEMORY_MB,
+            ocr=settings.AFFIANT_OCR,
+        )
 
 
 def ingest_document(document_id: int, password: str | None = None) -> IngestResult | None:

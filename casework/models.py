@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from config.append_only import AppendOnlyModel, AppendOnlyQuerySet
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
@@ -177,16 +179,27 @@ class Page(models.Model):
         return f"page {self.number} of document {self.document_id}"
 
 
-class AuditEvent(models.Model):
-    """Who touched privileged data, when, and how. Rows are only ever inserted."""
+class AuditEventQuerySet(AppendOnlyQuerySet["AuditEvent"]):
+    pass
+
+
+class AuditEvent(AppendOnlyModel):
+    """Who touched privileged data, when, and how. Rows are only ever inserted.
+
+    Neither the actor nor the case of a row can be deleted (PROTECT): the trail outlives no one it names,
+    and a case with a trail is kept, not hard-deleted. Updates and deletes are refused here and, for any
+    other code, by triggers in the database (migration 0005).
+    """
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     at = models.DateTimeField(auto_now_add=True)
     action = models.CharField(max_length=50)
-    case = models.ForeignKey(Case, on_delete=models.SET_NULL, null=True, related_name="audit_events")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, null=True, related_name="audit_events")
     object_type = models.CharField(max_length=50)
     object_id = models.CharField(max_length=50)
     ip = models.GenericIPAddressField(null=True)
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -25,7 +25,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 logger = logging.getLogger(__name__)
 
@@ -131,12 +131,17 @@ def sniff(head: bytes) -> str | None:
 def sniff_file(path: Path) -> str | None:
     """Like `sniff`, but reads a container's directory to tell a .docx from an .xlsx or a .doc from an .xls."""
     with path.open("rb") as stream:
-        head = stream.read(1024)
-        content_type = sniff(head)
-        if content_type == OLE:
-            return _ole_kind_from_stream(stream) or OLE
+        return sniff_stream(stream)
+
+
+def sniff_stream(stream: IO[bytes]) -> str | None:
+    """`sniff_file` for a seekable binary stream, such as an upload held in memory (it is read from the start)."""
+    stream.seek(0)
+    content_type = sniff(stream.read(1024))
+    if content_type == OLE:
+        return _ole_kind_from_stream(stream) or OLE
     if content_type == ZIP:
-        return _zip_kind(path)
+        return _zip_kind(stream)
     return content_type
 
 
@@ -314,9 +319,10 @@ def _odf_kind_from_head(head: bytes) -> str | None:
     return mimetype if mimetype.startswith(ODF_PREFIX) else None
 
 
-def _zip_kind(path: Path) -> str:
+def _zip_kind(source: IO[bytes]) -> str:
     try:
-        with zipfile.ZipFile(path) as archive:
+        source.seek(0)
+        with zipfile.ZipFile(source) as archive:
             names = set(archive.namelist())
             if "word/document.xml" in names:
                 return DOCX

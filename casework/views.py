@@ -1,25 +1,42 @@
 from __future__ import annotations
 
+import io
 import re
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.urls import reverse
 from django.utils.html import escape, format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from casework import audit
-from casework.forms import CaseForm, PartyFormSet, UploadForm
+from casework.forms import CaseForm, PartyFormSet, TotpTokenForm, UploadForm
 from casework.indexing import do_remove_document
 from casework.intake import do_create_case
 from casework.models import Case, Document, DocumentStatus, Membership, PiiFinding, Role, role_of
 from casework.search import STOP_WORDS, search_case
 from casework.tasks import ingest_document_task
-from casework.uploads import UploadRejected, do_store_upload, storage_path
+from casework.twofactor import (
+    check_totp,
+    confirmed_device,
+    do_confirm_device,
+    pending_device,
+    readable_secret,
+    session_verified,
+    totp_required,
+    verification_throttled,
+)
+from casework.upload_limit import file_over_limit, too_large_message
+from casework.uploads import UploadRejected, do_store_upload, read_stored
 
 
 def current_user(request: HttpRequest) -> User:
@@ -80,15 +97,37 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
         "parties": case.parties.all(),
         "documents": documents,
         "documents_pending": _pending(documents),
-        "runs": case.runs.all()[:10],
+        "runs": case.runs.filter(regenerates__isnull=True)[:10],
         "upload_form": UploadForm(),
     }
     return render(request, "casework/case_detail.html", context)
 
 
+# One page of the trail: enough to read at a glance, few enough to render at once.
+AUDIT_PAGE_SIZE = 50
+
+
+@login_required
+def case_audit(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Who did what to the case, newest first: for the attorneys assigned to it (404 for anyone else).
+
+    Reading the trail is recorded before it is read, so the reader sees their own visit at the top.
+    """
+    case = visible_case(request, case_id)
+    if role_of(request.user) != Role.ATTORNEY:
+        raise Http404
+    audit.record(request=request, action="view_audit", obj=case, case=case)
+    page = Paginator(case.audit_events.select_related("actor"), AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "casework/case_audit.html", {"case": case, "page": page})
+
+
 @login_required
 def document_list_partial(request: HttpRequest, case_id: int) -> HttpResponse:
-    """The live document table: htmx polls it while any document is still being processed."""
+    """The live document table: htmx polls it while any document is still being processed.
+
+    Not audited: it refreshes file names and processing status of the case page, whose opening was
+    recorded, and shows no case text; a row per two-second poll would bury the trail.
+    """
     case = visible_case(request, case_id)
     documents = list(case.documents.all())
     return render(
@@ -106,6 +145,11 @@ def _pending(documents: list[Document]) -> bool:
 @require_POST
 def document_upload(request: HttpRequest, case_id: int) -> HttpResponse:
     case = visible_case(request, case_id)
+    too_large = file_over_limit(request)
+    if too_large is not None:
+        # Stopped while being read (casework.upload_limit): nothing of it was kept, and 413 says why.
+        context = {"message": too_large_message(too_large), "case": case}
+        return render(request, "casework/upload_too_large.html", context, status=413)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         for error in form.errors.get("file", []):
@@ -189,12 +233,15 @@ def mark_findings(text: str, findings: list[PiiFinding]) -> str:
 def document_download(request: HttpRequest, case_id: int, document_id: int) -> FileResponse:
     case = visible_case(request, case_id)
     document = get_object_or_404(Document, pk=document_id, case=case)
-    path = storage_path(document.stored_name)
-    if not path.is_file():
-        raise Http404
+    try:
+        # Decrypted in memory (uploads are at most AFFIANT_MAX_UPLOAD_BYTES); a key that opens nothing
+        # raises FileKeyError, a server error that names the file, never a download of ciphertext.
+        data = read_stored(document.stored_name)
+    except FileNotFoundError:
+        raise Http404 from None
     audit.record(request=request, action="download", obj=document, case=case)
     response = FileResponse(
-        path.open("rb"),
+        io.BytesIO(data),
         content_type=document.content_type,
         as_attachment=True,
         filename=document.original_name,
@@ -239,3 +286,71 @@ def document_retry(request: HttpRequest, case_id: int, document_id: int) -> Http
         transaction.on_commit(lambda: ingest_document_task.delay(document.pk, password=password))
         audit.record(request=request, action="retry", obj=document, case=case)
     return redirect("casework:case_detail", case_id=case.pk)
+
+
+# --- Signing in: the lockout page and attorneys' second factor --------------------------------
+
+
+def login_locked_out(request: HttpRequest, original_response: HttpResponse | None, credentials: dict) -> HttpResponse:
+    """django-axes' answer (AXES_LOCKOUT_CALLABLE) once a username has failed too often from one address."""
+    context = {
+        "failure_limit": settings.AFFIANT_LOGIN_FAILURE_LIMIT,
+        "cooloff_minutes": settings.AFFIANT_LOGIN_COOLOFF_MIN,
+    }
+    return render(request, "registration/locked_out.html", context, status=429)
+
+
+def _next_url(request: HttpRequest) -> str:
+    """Where to go once signed in: the `next` the user came with when it is one of ours."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+_WRONG_CODE = "That code is not right, or it has expired. Enter the code your app shows now."
+# django-otp doubles the wait after each wrong code in a row (1 s, 2 s, 4 s...).
+_THROTTLED = "Too many wrong codes in a row. Wait a little, then enter the code your app shows."
+
+
+@login_required
+def totp_verify(request: HttpRequest) -> HttpResponse:
+    user = current_user(request)
+    next_url = _next_url(request)
+    if session_verified(request) or not totp_required(user):
+        return redirect(next_url)
+    device = confirmed_device(user)
+    if device is None:
+        return redirect(f"{reverse('casework:totp_enrol')}?{urlencode({'next': next_url})}")
+    form = TotpTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if verification_throttled(device):
+            form.add_error("token", _THROTTLED)
+        elif check_totp(request=request, device=device, token=form.cleaned_data["token"]):
+            return redirect(next_url)
+        else:
+            form.add_error("token", _WRONG_CODE)
+    return render(request, "casework/totp_verify.html", {"form": form, "next": next_url})
+
+
+@login_required
+def totp_enrol(request: HttpRequest) -> HttpResponse:
+    """Set up an authenticator app: only for an attorney who has none yet (one who has must use it)."""
+    user = current_user(request)
+    next_url = _next_url(request)
+    if session_verified(request) or not totp_required(user):
+        return redirect(next_url)
+    if confirmed_device(user) is not None:
+        return redirect(f"{reverse('casework:totp_verify')}?{urlencode({'next': next_url})}")
+    device = pending_device(user)
+    form = TotpTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if verification_throttled(device):
+            form.add_error("token", _THROTTLED)
+        elif do_confirm_device(request=request, device=device, token=form.cleaned_data["token"]):
+            messages.success(request, "Your authenticator app is set up; you will be asked for a code at each sign-in.")
+            return redirect(next_url)
+        else:
+            form.add_error("token", _WRONG_CODE)
+    context = {"form": form, "next": next_url, "secret": readable_secret(device), "otpauth_uri": device.config_url}
+    return render(request, "casework/totp_enrol.html", context)

@@ -9,6 +9,9 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from casework.upload_limit import body_certainly_too_large, too_large_message
 
 
 class PrivateNoStoreMiddleware:
@@ -38,4 +41,22 @@ class IdleSessionTimeoutMiddleware:
                 logout(request)
                 return redirect_to_login(request.get_full_path())
             request.session["last_seen"] = now
+        return self.get_response(request)
+
+
+class RequestBodyLimitMiddleware:
+    """Answer 413, without reading a byte of it, a request whose body is longer than any upload may be.
+
+    It runs before any view, the CSRF check included, reads the body; a file that turns out too large
+    once the body is being read is stopped by casework.upload_limit.CappedUploadHandler.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if body_certainly_too_large(request):
+            return render(
+                request, "casework/upload_too_large.html", {"message": too_large_message(), "case": None}, status=413
+            )
         return self.get_response(request)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_POST
 
+from config.proxy import client_ip
 from llmops.charts import memory_chart
 from llmops.circuits import do_reset_circuit
 from llmops.metrics import render_metrics
@@ -184,12 +185,13 @@ def model_list(request: HttpRequest) -> HttpResponse:
 
 
 def _record_action(request: HttpRequest, action: str, *, host: Host, model: LLMModel | None = None) -> OpsAction:
+    """The one audit row of an ops action, written when it is asked for; its outcome follows once it ran."""
     return OpsAction.objects.create(
         actor=request.user if request.user.is_authenticated else None,
         action=action,
         host=host,
         model=model,
-        ip=request.META.get("REMOTE_ADDR") or None,
+        ip=client_ip(request),
     )
 
 
@@ -210,7 +212,7 @@ def model_reset_circuit(request: HttpRequest, model_id: int) -> HttpResponse:
     model = get_object_or_404(LLMModel.objects.select_related("host"), pk=model_id)
     action = _record_action(request, "reset_circuit", host=model.host, model=model)
     do_reset_circuit(model)
-    OpsAction.objects.filter(pk=action.pk).update(outcome="circuit closed")
+    OpsAction.objects.record_outcome(action.pk, "circuit closed")
     messages.success(request, f"The circuit of {model.name} is closed again.")
     return redirect("llmops:model_list")
 

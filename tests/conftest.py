@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
 
 from casework.intake import CaseInput, PartyInput, do_create_case
 from casework.models import Case, CaseType, Firm, Membership, PartyRole, Role
@@ -53,6 +53,37 @@ def storage_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _session_storage(settings: Any, storage_dir: Path) -> None:
     """Uploads of this session go to its own folder, which the workers it starts share."""
     settings.AFFIANT_STORAGE_DIR = storage_dir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sqlite_flush_keeps_append_only_triggers() -> Iterator[None]:
+    """Let a transactional test's flush empty the audit tables on SQLite, and only the flush.
+
+    On SQLite the flush is a DELETE FROM each table, which the append-only triggers refuse. The flush
+    alone lifts every trigger and puts it back as it was, in the flush's own transaction. The
+    application has no such escape, and PostgreSQL needs none: its flush is a TRUNCATE, which fires no
+    row trigger.
+    """
+    if connection.vendor != "sqlite":
+        yield
+        return
+    from django.db.backends.sqlite3.operations import DatabaseOperations
+
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
+        with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+            cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            triggers = cursor.fetchall()
+            for name, _ in triggers:
+                cursor.execute(f"DROP TRIGGER {self.quote_name(name)}")
+            flush(self, sql_list)
+            for _, sql in triggers:
+                cursor.execute(sql)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "execute_sql_flush", execute_sql_flush)
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -81,7 +81,8 @@ def test_the_dashboard_shows_workers_gpu_memory_and_no_case_text(
 ) -> None:
     page = _client(firm_people, "ops").get(reverse("llmops:dashboard")).content.decode()
     assert "gpu-local@box" in page and "alive" in page
-    assert "40960 / 81920 MiB" in page and 'style="width: 50%"' in page
+    assert "40960 / 81920 MiB" in page
+    assert f'<meter class="bar" min="0" max="{80 * 2**30}" value="{40 * 2**30}">' in page
     assert "<polyline" in page  # the last hour's memory chart
 
 
