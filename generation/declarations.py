@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,8 @@ class SectionSpec:
     element: str
     query: str
     optional: bool = False
+    # What the section must state; a need the evidence does not answer is listed for the attorney as missing.
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,54 +41,63 @@ VAWA = DeclarationTemplate(
             "Introduction",
             "identity",
             "name born date of birth nationality citizen country city live",
+            needs=("my full name", "my date of birth", "where I was born", "my nationality"),
         ),
         SectionSpec(
             "life_before",
             "My life before I met him",
             "context",
             "childhood family school work grew up came to the United States entry",
+            needs=("my family and childhood", "my school or work before", "when and how I came to the United States"),
         ),
         SectionSpec(
             "how_we_met",
             "How we met",
             "good-faith marriage",
             "met first date dating courtship proposed why married love",
+            needs=("when we met", "where we met", "why I married him"),
         ),
         SectionSpec(
             "marriage",
             "Our marriage",
             "good-faith marriage, relationship",
             "wedding married ceremony joint account lease children plans together",
+            needs=("the date and place of our wedding", "our life together as a married couple"),
         ),
         SectionSpec(
             "abuser_status",
             "His immigration status",
             "qualifying relationship",
             "citizen permanent resident green card passport naturalization status",
+            needs=("his immigration status (citizen or permanent resident)", "how I know his status"),
         ),
         SectionSpec(
             "residence",
             "Where we lived together",
             "joint residence",
             "lived together apartment address moved lease rent home",
+            needs=("the address where we lived together", "when we lived there"),
         ),
         SectionSpec(
             "abuse_began",
             "When the abuse began",
             "battery or extreme cruelty",
             "first time started yelled jealous control changed began",
+            needs=("when the abuse began", "the first incident"),
         ),
         SectionSpec(
             "physical_abuse",
             "Physical and sexual abuse",
             "battery",
             "hit pushed choked slapped kicked injury bruise hospital police forced",
+            needs=("what he did to me physically", "when and where it happened", "my injuries or medical care"),
         ),
         SectionSpec(
             "emotional_abuse",
             "Emotional, economic and immigration-related abuse",
             "extreme cruelty",
             "threatened deport immigration papers money isolated friends insulted documents",
+            needs=("threats he made", "how he controlled money, papers or friends"),
         ),
         SectionSpec(
             "children",
@@ -94,26 +105,37 @@ VAWA = DeclarationTemplate(
             "battery or extreme cruelty",
             "children son daughter child school hurt scared",
             optional=True,
+            needs=("how the abuse affected my children",),
         ),
         SectionSpec(
             "seeking_help",
             "Seeking help and leaving",
             "battery or extreme cruelty",
             "911 called police shelter protective order left divorce court",
+            needs=("when I called the police or sought help", "protective orders or court cases", "when I left"),
         ),
         SectionSpec(
             "effects",
             "How the abuse affected me",
             "battery or extreme cruelty",
             "depression anxiety sleep counseling therapy doctor afraid health",
+            needs=("how the abuse affected my health", "counseling or treatment I received"),
         ),
         SectionSpec(
             "character",
             "My character and community",
             "good moral character",
             "work job taxes church volunteer community arrest record",
+            needs=("my work and community life", "my criminal record, if any"),
         ),
-        SectionSpec("life_now", "My life now", "context", "now today future hope children work", optional=True),
+        SectionSpec(
+            "life_now",
+            "My life now",
+            "context",
+            "now today future hope children work",
+            optional=True,
+            needs=("my life today",),
+        ),
     ),
 )
 
@@ -126,55 +148,70 @@ T_VISA = DeclarationTemplate(
             "Introduction",
             "identity",
             "name born date of birth nationality citizen country city",
+            needs=("my full name", "my date of birth", "where I was born", "my nationality"),
         ),
         SectionSpec(
             "life_before",
             "My life before",
             "vulnerability",
             "poverty debt family pressure school work age village",
+            needs=("my family's situation", "why I needed work"),
         ),
         SectionSpec(
             "recruitment",
             "How I was recruited",
             "action, fraud",
             "recruited promised job offer fee debt recruiter agency",
+            needs=("who recruited me", "what they promised", "fees or debts"),
         ),
         SectionSpec(
             "travel",
             "Travel and arrival",
             "action, physical presence",
             "travel crossed border arrived airport passport documents route",
+            needs=("how I traveled", "when I arrived in the United States"),
         ),
         SectionSpec(
             "conditions",
             "The work and living conditions",
             "purpose",
             "work hours pay wages housing slept worked days",
+            needs=("the work I was made to do", "my hours and pay", "where I lived"),
         ),
         SectionSpec(
             "control",
             "How they controlled me",
             "means: force, fraud or coercion",
             "threatened force beat locked passport confiscated debt immigration isolated",
+            needs=("threats or force used", "how they took my documents or money"),
         ),
-        SectionSpec("escape", "How it ended", "action", "escaped rescued raid left police ran"),
+        SectionSpec(
+            "escape",
+            "How it ended",
+            "action",
+            "escaped rescued raid left police ran",
+            needs=("how I got away", "when it ended"),
+        ),
         SectionSpec(
             "presence",
             "Why I am still in the United States",
             "physical presence on account of trafficking",
             "services fear trauma stay cooperation counseling",
+            needs=("why I remain in the United States",),
         ),
         SectionSpec(
             "law_enforcement",
             "My contact with law enforcement",
             "reasonable requests",
             "police FBI agent officer interview report case number detective",
+            needs=("my report to law enforcement", "the agency and case number"),
         ),
         SectionSpec(
             "hardship",
             "What would happen if I had to leave",
             "extreme hardship",
             "return country retaliation harm fear family stigma",
+            needs=("the harm I would face if I returned",),
         ),
         SectionSpec(
             "past_problems",
@@ -182,6 +219,7 @@ T_VISA = DeclarationTemplate(
             "admissibility",
             "arrest entry crime forced record",
             optional=True,
+            needs=("any arrest or immigration problem, and why",),
         ),
     ),
 )

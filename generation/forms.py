@@ -27,3 +27,13 @@ class DraftEditForm(forms.Form):
 
     def texts(self) -> dict[str, str]:
         return {key: self.cleaned_data[f"section_{key}"] for key in self.section_keys}
+
+
+class SectionEditForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), max_length=20000)
+    note = forms.CharField(max_length=200, required=False, label="What changed (optional)")
+
+
+class CommentForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=4000, label="Comment")
+    section_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=50)

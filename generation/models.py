@@ -25,6 +25,17 @@ class DeclarationRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    template_spec = models.JSONField(
+        default=dict, blank=True, help_text="The template's sections as this run drafted them (templates change)"
+    )
+    regenerates = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="regenerations",
+        help_text="Set on a run that redrafts one section of another run's draft",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -48,6 +59,20 @@ class SectionStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class Stage(models.TextChoices):
+    """The five stages a section goes through, in order."""
+
+    EXTRACT = "extract", "Extracting facts"
+    DRAFT = "draft", "Drafting"
+    JUDGE = "judge", "Judging"
+    GUARDRAILS = "guardrails", "Guardrails"
+    SCORE = "score", "Scoring support"
+    DONE = "done", "Done"
+
+
+STAGE_ORDER = [Stage.EXTRACT, Stage.DRAFT, Stage.JUDGE, Stage.GUARDRAILS, Stage.SCORE, Stage.DONE]
+
+
 class RunSection(models.Model):
     """One section of a run's template, and the call that drafted it."""
 
@@ -56,9 +81,16 @@ class RunSection(models.Model):
     heading = models.CharField(max_length=200)
     order = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=20, choices=SectionStatus.choices, default=SectionStatus.PENDING)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.EXTRACT)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Drafting requests made for this section")
     call = models.ForeignKey("llmops.LLMCall", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    evidence = models.JSONField(default=list, blank=True, help_text="[{document_id, page, score}] used for the draft")
+    evidence = models.JSONField(
+        default=list, blank=True, help_text="[{n, chunk_id, document_id, document_name, page, score}] retrieved"
+    )
+    facts = models.JSONField(default=list, blank=True, help_text="[{id, need, text, chunk_id, document_id, page}]")
+    missing = models.JSONField(default=list, blank=True, help_text="What the section needs and the evidence lacks")
+    sentences = models.JSONField(default=list, blank=True, help_text="[{text, facts, chunks, flags, bertscore}]")
+    judgement = models.JSONField(default=dict, blank=True, help_text="The judges' scores, aggregated")
     text = models.TextField(blank=True)
     note = models.TextField(blank=True, help_text="For the attorney: what is missing or went wrong")
 
@@ -72,6 +104,41 @@ class RunSection(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (SectionStatus.DRAFTED, SectionStatus.MISSING, SectionStatus.FAILED)
+
+
+class StepStatus(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class SectionStep(models.Model):
+    """One piece of work of a section in one stage: an LLM call (or, for scoring, a task) and its result.
+
+    A step exists once per (section, stage, slot) — the database refuses a second — and its result is
+    taken in once: a redelivered callback or a resumed run finds it done and moves on.
+    """
+
+    section = models.ForeignKey(RunSection, on_delete=models.CASCADE, related_name="steps")
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    slot = models.PositiveSmallIntegerField(default=0, help_text="The judge's slot; 0 for other stages")
+    route = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.WAITING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    call = models.ForeignKey("llmops.LLMCall", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["section_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["section", "stage", "slot"], name="section_step_once_per_stage_slot")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage}/{self.slot} of section {self.section_id}"
 
 
 class DraftVersion(models.Model):
@@ -109,9 +176,30 @@ class DraftSection(models.Model):
     order = models.PositiveSmallIntegerField()
     text = models.TextField(blank=True)
     note = models.TextField(blank=True)
+    sentences = models.JSONField(default=list, blank=True, help_text="[{text, facts, chunks, flags, bertscore}]")
+    facts = models.JSONField(default=list, blank=True)
+    missing = models.JSONField(default=list, blank=True)
+    judgement = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["version_id", "order"]
 
     def __str__(self) -> str:
         return f"{self.key} of version {self.version_id}"
+
+
+class Comment(models.Model):
+    """A remark on a run's draft, by anyone on the case; it stays with the run across versions."""
+
+    run = models.ForeignKey(DeclarationRun, on_delete=models.CASCADE, related_name="comments")
+    version_number = models.PositiveIntegerField(help_text="The version shown when the comment was written")
+    section_key = models.CharField(max_length=50, blank=True, help_text="Empty for the whole draft")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField(max_length=4000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on run {self.run_id}"

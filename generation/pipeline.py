@@ -1,12 +1,19 @@
 """The declaration run's state machine. This module alone owns the order of stages and transitions.
 
-A run never waits on a task: it asks llmops for one call per section with a callback, and
-`advance_run` moves it on each time a call ends. Every step is idempotent under redelivery.
+Each section goes through five stages — extract, draft, judge, guardrails, score — on its own. A run
+never waits on a task: it asks llmops for a call with a callback (or, to score, queues a task) and
+`advance_run` moves the run on each time one ends. Every piece of work is a SectionStep that the
+database allows once per (section, stage, slot), and a step's result is taken in once, so a
+redelivered callback or a run resumed after a worker died does nothing twice.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -23,8 +30,12 @@ from generation.models import (
     RunSection,
     RunStatus,
     SectionStatus,
+    SectionStep,
+    Stage,
+    StepStatus,
 )
-from generation.stages import draft
+from generation.stages import draft, extract, guardrails, judge
+from generation.stages.common import BadAnswer, read_json, squash
 from llmops.calls import Callback, NoModelAvailable, RedactorRef, messages_of, request_completion
 from llmops.models import CallStatus, LLMCall, Route
 from llmops.providers.base import Message
@@ -32,6 +43,8 @@ from llmops.providers.base import Message
 logger = logging.getLogger(__name__)
 
 ADVANCE_TASK = "generation.advance_run"
+# A model answer that is not the JSON asked for (cut off, say) is asked for once more.
+MAX_STEP_ATTEMPTS = 2
 
 
 class VersionFrozen(Exception):
@@ -42,16 +55,42 @@ class RunNotStartable(Exception):
     """The case cannot be drafted yet; the message says why, for the paralegal."""
 
 
+def stage_routes() -> dict[str, list[str]]:
+    """The route each stage's calls take; judges have a slot (and so a route) each."""
+    return {
+        Stage.EXTRACT: ["extract"],
+        Stage.DRAFT: ["draft"],
+        Stage.JUDGE: list(settings.AFFIANT_JUDGE_ROUTES),
+        Stage.GUARDRAILS: ["guardrails"],
+    }
+
+
 def check_can_start(case: Case) -> None:
     if not case.documents.filter(status__in=[DocumentStatus.INDEXED, DocumentStatus.NEEDS_OCR]).exists():
         raise RunNotStartable("Upload at least one readable document before drafting.")
-    if not Route.objects.filter(name="draft").exists():
-        raise RunNotStartable("No model route named 'draft' is configured; ask an ops admin.")
+    wanted = {route for routes in stage_routes().values() for route in routes}
+    missing = sorted(wanted - set(Route.objects.filter(name__in=wanted).values_list("name", flat=True)))
+    if missing:
+        raise RunNotStartable(f"No model route named {', '.join(missing)} is configured; ask an ops admin.")
+    if len(settings.AFFIANT_JUDGE_ROUTES) < 1:
+        raise RunNotStartable("No judge route is configured (AFFIANT_JUDGE_ROUTES); ask an ops admin.")
 
 
 def sections_to_draft(template: declarations.DeclarationTemplate) -> list[declarations.SectionSpec]:
     wanted = settings.AFFIANT_DRAFT_SECTIONS
     return [s for s in template.sections if not wanted or s.key in wanted]
+
+
+def template_snapshot(template: declarations.DeclarationTemplate) -> dict[str, Any]:
+    return {"key": template.key, "title": template.title, "sections": [asdict(s) for s in template.sections]}
+
+
+def spec_of(run: DeclarationRun, key: str) -> declarations.SectionSpec:
+    """The section as the run's own copy of its template has it (templates change; runs do not)."""
+    for item in run.template_spec.get("sections", []):
+        if item["key"] == key:
+            return declarations.SectionSpec(**{**item, "needs": tuple(item.get("needs") or ())})
+    return declarations.TEMPLATES[run.template].section(key)
 
 
 @transaction.atomic
@@ -61,134 +100,470 @@ def do_start_run(*, case: Case, created_by: User | None, template_key: str | Non
         declarations.TEMPLATES[template_key] if template_key else declarations.template_for_case_type(case.case_type)
     )
     run = DeclarationRun.objects.create(
-        case=case, template=template.key, template_version=declarations.VERSION, created_by=created_by
+        case=case,
+        template=template.key,
+        template_version=declarations.VERSION,
+        template_spec=template_snapshot(template),
+        created_by=created_by,
     )
     RunSection.objects.bulk_create(
         RunSection(run=run, key=spec.key, heading=spec.heading, order=i)
         for i, spec in enumerate(sections_to_draft(template))
     )
-    run_id = run.pk
-    transaction.on_commit(lambda: _send_advance(run_id))
+    _advance_on_commit(run.pk)
     return run
 
 
-def _send_advance(run_id: int) -> None:
-    from generation.tasks import advance_run_task
+@transaction.atomic
+def do_regenerate_section(*, run: DeclarationRun, key: str, created_by: User) -> DeclarationRun:
+    """Draft one section again, through all five stages, as a small run of its own; when it ends its
+    section replaces that of the run's latest version, as a new version."""
+    locked = DeclarationRun.objects.select_for_update().get(pk=run.pk)
+    latest = locked.latest_version()
+    if latest is None:
+        raise VersionFrozen("There is no draft yet: wait for the run to finish.")
+    if latest.approved_at is not None:
+        raise VersionFrozen(f"Version {latest.number} is approved and frozen; it can no longer be changed.")
+    section = latest.sections.filter(key=key).first()
+    if section is None:
+        raise VersionFrozen("That section is not part of this draft.")
+    if locked.regenerations.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).exists():
+        raise VersionFrozen("A section of this draft is being redrafted; wait for it to finish.")
+    child = DeclarationRun.objects.create(
+        case=locked.case,
+        template=locked.template,
+        template_version=locked.template_version,
+        template_spec=locked.template_spec,
+        created_by=created_by,
+        regenerates=locked,
+    )
+    RunSection.objects.create(run=child, key=section.key, heading=section.heading, order=section.order)
+    _advance_on_commit(child.pk)
+    return child
 
-    advance_run_task.delay(run_id=run_id)
+
+def _advance_on_commit(run_id: int) -> None:
+    def send() -> None:
+        from generation.tasks import advance_run_task
+
+        advance_run_task.delay(run_id=run_id)
+
+    transaction.on_commit(send)
 
 
-def advance_run(*, run_id: int, section_id: int | None = None, call_id: int | None = None) -> None:
-    """Take in a finished call (if any), ask for what is still needed, and finish the run when all is in."""
+def advance_run(*, run_id: int, step_id: int | None = None, call_id: int | None = None) -> None:
+    """Take in a finished call (if any), ask for what each section needs next, and finish the run
+    when every section is through."""
     with transaction.atomic():
         run = DeclarationRun.objects.select_for_update().select_related("case").filter(pk=run_id).first()
         if run is None or run.is_finished:
             return  # the run vanished or already ended: a late callback has nothing to do
-        if section_id is not None and call_id is not None:
-            _take_call_result(run, section_id=section_id, call_id=call_id)
+        if step_id is not None and call_id is not None:
+            _take_call_result(run, step_id=step_id, call_id=call_id)
         if run.status == RunStatus.QUEUED:
             run.status = RunStatus.RUNNING
             run.started_at = timezone.now()
             run.save(update_fields=["status", "started_at"])
-            _request_drafts(run)
-        sections = list(run.sections.all())
+        sections = list(run.sections.select_for_update())
+        context = _RunContext(run)
+        for section in sections:
+            if not section.is_finished:
+                _progress(context, section)
         if all(s.is_finished for s in sections):
             _finish(run, sections)
 
 
-# A small model sometimes answers with nothing at all; one more sample usually gives text.
-_MAX_DRAFT_ATTEMPTS = 2
+class _RunContext:
+    """What every section's steps need to know about the run, read once per advance."""
+
+    def __init__(self, run: DeclarationRun) -> None:
+        self.run = run
+        client = run.case.parties.filter(role=PartyRole.CLIENT).first()
+        self.client_name = client.name if client else "the declarant"
 
 
-def _take_call_result(run: DeclarationRun, *, section_id: int, call_id: int) -> None:
-    section = run.sections.select_for_update().filter(pk=section_id).first()
+# --- taking results in --------------------------------------------------------------------------
+
+
+def _take_call_result(run: DeclarationRun, *, step_id: int, call_id: int) -> None:
+    step = SectionStep.objects.select_for_update().filter(pk=step_id, section__run=run).first()
     call = LLMCall.objects.filter(pk=call_id).first()
-    if section is None or call is None or section.status != SectionStatus.DRAFTING:
+    if step is None or call is None or step.status != StepStatus.WAITING:
         return  # a redelivered callback: the result is already in
-    if section.call_id not in {c.pk for c in call.chain()}:
-        return  # the result of an earlier request for this section, already handled
-    section.call = call
+    if step.call_id not in {c.pk for c in call.chain()}:
+        return  # the answer to an earlier request for this step, already handled
+    step.call = call
     if call.status != CallStatus.COMPLETED:
-        section.status = SectionStatus.FAILED
-        section.note = f"Drafting failed: {call.error or call.error_kind}"[:500]
-    elif text := draft.clean_output(call.output):
-        section.text = text
-        section.status = SectionStatus.DRAFTED
-    elif section.attempts < _MAX_DRAFT_ATTEMPTS:
-        _request_section(run, section, messages_of(call))
+        _end_step(step, StepStatus.FAILED, error=f"{call.error_kind or 'error'}: {call.error}"[:500])
         return
+    try:
+        step.result = read_json(call.output)
+    except BadAnswer as exc:
+        if step.attempts < MAX_STEP_ATTEMPTS:
+            _send_step(run, step, messages_of(call), call.json_schema, call.max_tokens)
+            return
+        _end_step(step, StepStatus.FAILED, error=f"The model's answer was not usable: {exc}")
+        return
+    _end_step(step, StepStatus.DONE)
+
+
+def _end_step(step: SectionStep, status: str, *, error: str = "") -> None:
+    step.status = status
+    step.error = error
+    step.finished_at = timezone.now()
+    step.save(update_fields=["status", "error", "result", "call", "finished_at"])
+
+
+def take_score_result(*, step_id: int, scores: list[float | None] | None, error: str = "") -> int | None:
+    """Store what the scoring task found, once; returns the run to advance (None if already in)."""
+    with transaction.atomic():
+        step = SectionStep.objects.select_for_update().select_related("section").filter(pk=step_id).first()
+        if step is None or step.status != StepStatus.WAITING:
+            return None
+        step.result = {"scores": scores or []}
+        _end_step(step, StepStatus.FAILED if error else StepStatus.DONE, error=error)
+        return step.section.run_id
+
+
+# --- moving a section on ------------------------------------------------------------------------
+
+
+def _progress(context: _RunContext, section: RunSection) -> None:
+    """Move the section through as many stages as are already done; stop at the first one waiting."""
+    while not section.is_finished:
+        stage = section.stage
+        steps = list(section.steps.filter(stage=stage).order_by("slot"))
+        if not steps:
+            if _BEGIN[stage](context, section):
+                return  # work was asked for: the section waits for it
+        elif any(s.status == StepStatus.WAITING for s in steps):
+            return
+        else:
+            _END[stage](context, section, steps)
+
+
+def _next_stage(section: RunSection, stage: str) -> None:
+    section.stage = stage
+    section.save(update_fields=["stage"])
+
+
+def _settle(section: RunSection, status: str, note: str = "") -> None:
+    section.status = status
+    section.stage = Stage.DONE
+    if note:
+        section.note = f"{section.note}\n{note}".strip()
+    section.text = " ".join(s["text"] for s in section.sentences)
+    section.save()
+
+
+def _begin_extract(context: _RunContext, section: RunSection) -> bool:
+    run = context.run
+    spec = spec_of(run, section.key)
+    passages = [
+        p
+        for p in search_case(run.case, f"{spec.heading} {spec.query}", k=settings.AFFIANT_EVIDENCE_PASSAGES)
+        if p.score >= settings.AFFIANT_MIN_PASSAGE_SCORE
+    ]
+    if not passages:
+        section.missing = list(spec.needs)
+        _settle(section, SectionStatus.MISSING, "No passage in the case file speaks to this section. Ask the client.")
+        return False
+    section.evidence = [
+        {
+            "n": n,
+            "chunk_id": p.chunk_id,
+            "document_id": p.document_id,
+            "document_name": p.document_name,
+            "page": p.page_number,
+            "page_end": p.page_end or p.page_number,
+            "score": round(p.score, 3),
+            "text": p.text,
+        }
+        for n, p in enumerate(passages, start=1)
+    ]
+    section.status = SectionStatus.DRAFTING
+    section.save(update_fields=["evidence", "status"])
+    messages = extract.build_messages(client_name=context.client_name, section=spec, evidence=section.evidence)
+    return _request(
+        context, section, Stage.EXTRACT, messages, extract.schema(spec, len(passages)), extract.max_tokens(spec)
+    )
+
+
+def _end_extract(context: _RunContext, section: RunSection, steps: list[SectionStep]) -> None:
+    step = steps[0]
+    if step.status == StepStatus.FAILED:
+        _settle(section, SectionStatus.FAILED, f"Extracting the facts failed: {step.error}")
+        return
+    spec = spec_of(context.run, section.key)
+    section.facts, section.missing = extract.parse(step.result, spec, section.evidence)
+    if not section.facts and _ask_again(context, step):
+        return
+    if not section.facts:
+        _settle(section, SectionStatus.MISSING, "The evidence found does not state the facts this section needs.")
+        return
+    section.save(update_fields=["facts", "missing"])
+    _next_stage(section, Stage.DRAFT)
+
+
+def _begin_draft(context: _RunContext, section: RunSection) -> bool:
+    spec = spec_of(context.run, section.key)
+    messages = draft.build_messages(client_name=context.client_name, section=spec, facts=section.facts)
+    return _request(
+        context, section, Stage.DRAFT, messages, draft.schema(section.facts), draft.max_tokens(section.facts)
+    )
+
+
+def _end_draft(context: _RunContext, section: RunSection, steps: list[SectionStep]) -> None:
+    step = steps[0]
+    if step.status == StepStatus.FAILED:
+        _settle(section, SectionStatus.FAILED, f"Drafting failed: {step.error}")
+        return
+    facts_by_id = {f["id"]: f for f in section.facts}
+    section.sentences = draft.parse(step.result, section.facts)
+    if not section.sentences and _ask_again(context, step):
+        return
+    if not section.sentences:
+        _settle(section, SectionStatus.MISSING, "The model wrote nothing usable for this section.")
+        return
+    for sentence in section.sentences:
+        sentence["pages"] = _pages(sentence, facts_by_id)
+    section.save(update_fields=["sentences"])
+    _next_stage(section, Stage.JUDGE)
+
+
+def _pages(sentence: dict[str, Any], facts_by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    pages = {
+        (f["document_id"], f["page"]): {"document_id": f["document_id"], "name": f["document_name"], "page": f["page"]}
+        for f in (facts_by_id[i] for i in sentence["facts"] if i in facts_by_id)
+    }
+    return list(pages.values())
+
+
+def _begin_judge(context: _RunContext, section: RunSection) -> bool:
+    spec = spec_of(context.run, section.key)
+    messages = judge.build_messages(section=spec, facts=section.facts, sentences=section.sentences)
+    count = len(section.sentences)
+    waiting = False
+    for slot, _route in enumerate(stage_routes()[Stage.JUDGE]):
+        waiting |= _request(
+            context, section, Stage.JUDGE, messages, judge.schema(count), judge.max_tokens(count), slot=slot
+        )
+    return waiting
+
+
+def _end_judge(context: _RunContext, section: RunSection, steps: list[SectionStep]) -> None:
+    count = len(section.sentences)
+    verdicts = [
+        {
+            "slot": s.slot,
+            "route": s.route,
+            "model": s.call.model.name if s.call and s.call.model_id else "",
+            "verdict": judge.parse(s.result, count) if s.status == StepStatus.DONE else None,
+            "error": s.error,
+        }
+        for s in steps
+    ]
+    section.judgement = judge.aggregate(verdicts)
+    for index, flags in judge.flags_by_sentence(verdicts).items():
+        section.sentences[index]["flags"].extend(flags)
+    section.save(update_fields=["judgement", "sentences"])
+    _next_stage(section, Stage.GUARDRAILS)
+
+
+def _begin_guardrails(context: _RunContext, section: RunSection) -> bool:
+    facts_by_id = {f["id"]: f for f in section.facts}
+    chosen = [c for c in guardrails.candidates(section.sentences, facts_by_id) if section.sentences[c.index]["facts"]]
+    if not chosen:
+        _apply_guardrails(section, None)
+        return False
+    messages = guardrails.build_messages(
+        client_name=context.client_name, sentences=section.sentences, chosen=chosen, facts_by_id=facts_by_id
+    )
+    return _request(
+        context,
+        section,
+        Stage.GUARDRAILS,
+        messages,
+        guardrails.schema(len(chosen)),
+        guardrails.max_tokens(len(chosen)),
+    )
+
+
+def _end_guardrails(context: _RunContext, section: RunSection, steps: list[SectionStep]) -> None:
+    step = steps[0]
+    rewrites = step.result.get("rewrites") if step.status == StepStatus.DONE else None
+    if step.status == StepStatus.FAILED:
+        section.note = (
+            f"{section.note}\nThe guardrails rewrite failed ({step.error}); flagged sentences are marked.".strip()
+        )
+    _apply_guardrails(section, [str(r) for r in rewrites] if isinstance(rewrites, list) else None)
+
+
+def _apply_guardrails(section: RunSection, rewrites: list[str] | None) -> None:
+    facts_by_id = {f["id"]: f for f in section.facts}
+    chosen = guardrails.candidates(section.sentences, facts_by_id)
+    asked = [c for c in chosen if section.sentences[c.index]["facts"]]
+    aligned = _align(chosen, asked, rewrites)
+    section.sentences, removed = guardrails.apply(section.sentences, chosen, aligned, facts_by_id)
+    if removed:
+        section.note = "\n".join([section.note, *removed]).strip()
+    if not section.sentences:
+        _settle(section, SectionStatus.MISSING, "Every drafted sentence was unsupported and removed.")
+        return
+    section.save(update_fields=["sentences", "note"])
+    _next_stage(section, Stage.SCORE)
+
+
+def _align(
+    chosen: list[guardrails.Candidate], asked: list[guardrails.Candidate], rewrites: list[str] | None
+) -> list[str]:
+    """Rewrites were asked for the candidates that cite facts; line them up with all candidates."""
+    if not rewrites:
+        return []
+    by_index = dict(zip((c.index for c in asked), rewrites, strict=False))
+    return [by_index.get(c.index, "") for c in chosen]
+
+
+def _begin_score(context: _RunContext, section: RunSection) -> bool:
+    step = SectionStep.objects.create(section=section, stage=Stage.SCORE, attempts=1)
+    step_id = step.pk
+
+    def send() -> None:
+        from generation.tasks import score_section_task
+
+        score_section_task.delay(step_id=step_id)
+
+    transaction.on_commit(send)
+    return True
+
+
+def score_inputs(section: RunSection) -> list[tuple[str, list[str]]]:
+    """Each sentence with the passages its facts come from."""
+    texts = {e["n"]: e["text"] for e in section.evidence}
+    facts_by_id = {f["id"]: f for f in section.facts}
+    return [
+        (s["text"], [texts[n] for n in dict.fromkeys(facts_by_id[i]["n"] for i in s["facts"] if i in facts_by_id)])
+        for s in section.sentences
+    ]
+
+
+def _end_score(context: _RunContext, section: RunSection, steps: list[SectionStep]) -> None:
+    from generation.scoring import is_weak
+
+    step = steps[0]
+    scores = step.result.get("scores") or []
+    if step.status == StepStatus.FAILED or len(scores) != len(section.sentences):
+        section.note = f"{section.note}\nSupport could not be scored ({step.error or 'no scores'}).".strip()
     else:
-        section.status = SectionStatus.MISSING
-        section.note = "The model wrote nothing usable for this section. Draft it by hand or start a new run."
-    section.save(update_fields=["call", "text", "status", "note"])
+        for sentence, score in zip(section.sentences, scores, strict=True):
+            sentence["bertscore"] = None if score is None else round(float(score), 4)
+            if score is None or is_weak(score):
+                sentence["flags"].append(
+                    {"kind": "weak_support", "by": "BERTScore", "reason": "weakly supported by its cited passages"}
+                )
+    _settle(section, SectionStatus.DRAFTED)
 
 
-def _request_drafts(run: DeclarationRun) -> None:
-    case = run.case
-    client = case.parties.filter(role=PartyRole.CLIENT).first()
-    client_name = client.name if client else "the declarant"
-    template = declarations.TEMPLATES[run.template]
-    for section in run.sections.filter(status=SectionStatus.PENDING):
-        spec = template.section(section.key)
-        passages = [
-            p
-            for p in search_case(case, f"{spec.heading} {spec.query}", k=settings.AFFIANT_EVIDENCE_PASSAGES)
-            if p.score >= settings.AFFIANT_MIN_PASSAGE_SCORE
-        ]
-        if not passages:
-            section.status = SectionStatus.MISSING
-            section.note = "No passage in the case file speaks to this section. Ask the client, then add evidence."
-            section.save(update_fields=["status", "note"])
-            continue
-        section.evidence = [
-            {"document_id": p.document_id, "page": p.page_number, "score": round(p.score, 3)} for p in passages
-        ]
-        messages = draft.build_messages(client_name=client_name, section=spec, passages=passages)
-        _request_section(run, section, messages)
+_BEGIN: dict[str, Callable[[_RunContext, RunSection], bool]] = {
+    Stage.EXTRACT: _begin_extract,
+    Stage.DRAFT: _begin_draft,
+    Stage.JUDGE: _begin_judge,
+    Stage.GUARDRAILS: _begin_guardrails,
+    Stage.SCORE: _begin_score,
+}
+_END: dict[str, Callable[[_RunContext, RunSection, list[SectionStep]], None]] = {
+    Stage.EXTRACT: _end_extract,
+    Stage.DRAFT: _end_draft,
+    Stage.JUDGE: _end_judge,
+    Stage.GUARDRAILS: _end_guardrails,
+    Stage.SCORE: _end_score,
+}
 
 
-def _request_section(run: DeclarationRun, section: RunSection, messages: list[Message]) -> None:
-    section.attempts += 1
+# --- asking for calls ---------------------------------------------------------------------------
+
+
+def _request(
+    context: _RunContext,
+    section: RunSection,
+    stage: str,
+    messages: list[Message],
+    schema: dict[str, Any],
+    max_tokens: int,
+    *,
+    slot: int = 0,
+) -> bool:
+    """Create the step (once: the database refuses a second) and ask for its call. False when no model
+    could take it (the step is failed at once and the section moves on)."""
+    step = SectionStep.objects.create(section=section, stage=stage, slot=slot, route=stage_routes()[stage][slot])
+    return _send_step(context.run, step, messages, schema, max_tokens)
+
+
+def _ask_again(context: _RunContext, step: SectionStep) -> bool:
+    """Ask the same question once more (with another seed) when the answer held nothing usable: a small
+    model's next sample often does. False when the step has had its tries."""
+    call = step.call
+    if call is None or step.attempts >= MAX_STEP_ATTEMPTS:
+        return False
+    step.status = StepStatus.WAITING
+    step.finished_at = None
+    step.save(update_fields=["status", "finished_at"])
+    return _send_step(context.run, step, messages_of(call), call.json_schema, call.max_tokens)
+
+
+def _send_step(
+    run: DeclarationRun, step: SectionStep, messages: list[Message], schema: dict[str, Any] | None, max_tokens: int
+) -> bool:
+    step.attempts += 1
     try:
         call = request_completion(
-            route="draft",
+            route=step.route,
             messages=messages,
-            stage="draft",
-            label=f"run {run.pk} section {section.key}",
-            max_tokens=settings.AFFIANT_DRAFT_MAX_TOKENS,
-            temperature=0.3,
-            stop=draft.STOP,
-            callback=Callback(task=ADVANCE_TASK, kwargs={"run_id": run.pk, "section_id": section.pk}),
+            stage=step.stage,
+            label=f"run {run.pk} {step.section.key} {step.stage}"
+            + (f" {step.slot + 1}" if step.stage == Stage.JUDGE else ""),
+            max_tokens=max_tokens,
+            temperature=0.2 if step.stage != Stage.JUDGE else 0.4,
+            json_schema=schema,
+            callback=Callback(task=ADVANCE_TASK, kwargs={"run_id": run.pk, "step_id": step.pk}),
             allow_external=run.case.consent_external,
             redactor=RedactorRef(path="casework.pii:redactor_for_case", kwargs={"case_id": run.case_id}),
         )
     except NoModelAvailable as exc:
-        section.status = SectionStatus.FAILED
-        section.note = str(exc)
-    else:
-        section.call = call
-        section.status = SectionStatus.DRAFTING
-    section.save(update_fields=["status", "note", "evidence", "call", "attempts"])
+        step.status = StepStatus.FAILED
+        step.error = str(exc)
+        step.finished_at = timezone.now()
+        step.save(update_fields=["attempts", "status", "error", "finished_at"])
+        return False
+    step.call = call
+    step.save(update_fields=["attempts", "call"])
+    return True
+
+
+# --- the end of a run ---------------------------------------------------------------------------
+
+_SECTION_FIELDS = ("key", "heading", "order", "text", "note", "sentences", "facts", "missing", "judgement")
 
 
 def _finish(run: DeclarationRun, sections: list[RunSection]) -> None:
-    version = DraftVersion.objects.create(run=run, number=1, note="Drafted by the pipeline")
-    DraftSection.objects.bulk_create(
-        DraftSection(version=version, key=s.key, heading=s.heading, order=s.order, text=s.text, note=s.note)
-        for s in sections
-    )
-    failed = [s.key for s in sections if s.status == SectionStatus.FAILED]
-    drafted = [s for s in sections if s.status == SectionStatus.DRAFTED]
     run.finished_at = timezone.now()
-    if failed or not drafted:
-        run.status = RunStatus.FAILED
-        run.error = (
-            f"{len(failed)} of {len(sections)} sections could not be drafted: {', '.join(failed)}"
-            if failed
-            else "No section had evidence to draft from."
-        )
+    drafted = [s for s in sections if s.status == SectionStatus.DRAFTED]
+    failed = [s.key for s in sections if s.status == SectionStatus.FAILED]
+    if run.regenerates_id is not None:
+        _finish_regeneration(run, sections[0])
     else:
+        version = DraftVersion.objects.create(run=run, number=1, note="Drafted by the pipeline")
+        DraftSection.objects.bulk_create(
+            DraftSection(version=version, **{f: getattr(s, f) for f in _SECTION_FIELDS}) for s in sections
+        )
+        if not drafted:
+            run.status = RunStatus.FAILED
+            run.error = "No section could be drafted from the evidence." + (
+                f" Failed: {', '.join(failed)}." if failed else ""
+            )
+    if run.status != RunStatus.FAILED:
         run.status = RunStatus.COMPLETED
+        run.error = f"Sections that need the attorney: {', '.join(failed)}." if failed else ""
     run.save(update_fields=["status", "error", "finished_at"])
     logger.info(
         "run finished",
@@ -196,28 +571,99 @@ def _finish(run: DeclarationRun, sections: list[RunSection]) -> None:
     )
 
 
+def _finish_regeneration(run: DeclarationRun, section: RunSection) -> None:
+    assert run.regenerates_id is not None
+    parent = DeclarationRun.objects.select_for_update().get(pk=run.regenerates_id)
+    latest = parent.latest_version()
+    if latest is None or latest.approved_at is not None:
+        run.status = RunStatus.FAILED
+        run.error = "The draft was approved while the section was redrafted; the new text was not added."
+        return
+    if section.status != SectionStatus.DRAFTED:
+        run.status = RunStatus.FAILED
+        run.error = f"The section could not be redrafted: {section.note or section.get_status_display()}"
+        return
+    _copy_version(
+        parent,
+        latest,
+        created_by=run.created_by,
+        note=f'Section "{section.heading}" redrafted',
+        replace={section.key: {f: getattr(section, f) for f in _SECTION_FIELDS}},
+    )
+
+
+def _copy_version(
+    run: DeclarationRun,
+    latest: DraftVersion,
+    *,
+    created_by: User | None,
+    note: str,
+    replace: dict[str, dict[str, Any]],
+) -> DraftVersion:
+    version = DraftVersion.objects.create(run=run, number=latest.number + 1, created_by=created_by, note=note[:200])
+    DraftSection.objects.bulk_create(
+        DraftSection(version=version, **replace.get(s.key, {f: getattr(s, f) for f in _SECTION_FIELDS}))
+        for s in latest.sections.all()
+    )
+    return version
+
+
+# --- the attorney's changes ---------------------------------------------------------------------
+
+
 @transaction.atomic
 def do_save_version(*, run: DeclarationRun, texts: dict[str, str], created_by: User, note: str = "") -> DraftVersion:
-    """Save an edit as the next version; earlier versions stay exactly as they were."""
+    """Save an edit as the next version; earlier versions stay exactly as they were. A sentence the
+    attorney left as it was keeps its citations and flags; new wording is marked as the attorney's."""
     locked = DeclarationRun.objects.select_for_update().get(pk=run.pk)
     latest = locked.latest_version()
     if latest is None:
         raise VersionFrozen("There is no draft to edit yet.")
     if latest.approved_at is not None:
         raise VersionFrozen(f"Version {latest.number} is approved and frozen; it can no longer be edited.")
-    version = DraftVersion.objects.create(run=locked, number=latest.number + 1, created_by=created_by, note=note[:200])
-    DraftSection.objects.bulk_create(
-        DraftSection(
-            version=version,
-            key=s.key,
-            heading=s.heading,
-            order=s.order,
-            text=texts.get(s.key, s.text).strip(),
-            note=s.note,
-        )
-        for s in latest.sections.all()
-    )
-    return version
+    replace = {}
+    for section in latest.sections.all():
+        if section.key in texts and texts[section.key].strip() != section.text.strip():
+            text = texts[section.key].strip()
+            fields = {f: getattr(section, f) for f in _SECTION_FIELDS}
+            fields.update(text=text, sentences=resentence(text, section.sentences))
+            replace[section.key] = fields
+    return _copy_version(locked, latest, created_by=created_by, note=note, replace=replace)
+
+
+def resentence(text: str, before: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Split edited text into sentences, keeping what an unchanged sentence knew about its sources."""
+    known = {squash(s["text"]): s for s in before}
+    sentences = []
+    for paragraph in text.split("\n\n"):
+        for piece in _split_sentences(paragraph):
+            sentences.append(
+                known.get(piece)
+                or {
+                    "text": piece,
+                    "facts": [],
+                    "chunks": [],
+                    "pages": [],
+                    "flags": [{"kind": "edited", "by": "attorney", "reason": "the attorney's wording; no citation"}],
+                    "bertscore": None,
+                }
+            )
+    return sentences
+
+
+_ABBREVIATIONS = ("Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Jr.", "Sr.", "U.S.", "No.", "Ave.", "Rd.", "Mt.", "Ft.")
+
+
+def _split_sentences(text: str) -> list[str]:
+    """Sentences of edited text; "St. Anne's" or "U.S. citizen" does not end one."""
+    pieces = [p for p in (squash(x) for x in re.split(r"(?<=[.!?])\s+(?=[A-Z\"“])", text)) if p]
+    sentences: list[str] = []
+    for piece in pieces:
+        if sentences and sentences[-1].endswith(_ABBREVIATIONS):
+            sentences[-1] = f"{sentences[-1]} {piece}"
+        else:
+            sentences.append(piece)
+    return sentences
 
 
 @transaction.atomic

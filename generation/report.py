@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from statistics import mean
 from typing import Any
 
 from generation.models import DeclarationRun
@@ -9,30 +10,27 @@ from llmops.models import HangEvent, LLMCall
 
 
 def run_call_ids(run: DeclarationRun) -> set[int]:
-    """Every call a run made, failovers included (each section holds the last call of its chain)."""
-    ids: set[int] = set()
-    frontier = {s.call_id for s in run.sections.all() if s.call_id}
-    while frontier:
-        ids |= frontier
-        frontier = (
-            set(
-                LLMCall.objects.filter(pk__in=frontier, failed_over_from__isnull=False).values_list(
-                    "failed_over_from_id", flat=True
-                )
-            )
-            - ids
-        )
-    return ids
+    """Every call a run made: first requests, re-asks and failovers (each carries the run's callback)."""
+    return set(LLMCall.objects.filter(callback__kwargs__run_id=run.pk).values_list("pk", flat=True))
 
 
 def run_summary(run: DeclarationRun) -> dict[str, Any]:
     version = run.versions.order_by("number").first()
     sections = list(version.sections.all()) if version else []
+    sentences = [s for section in sections for s in section.sentences]
+    scores = [s["bertscore"] for s in sentences if s.get("bertscore") is not None]
     call_ids = run_call_ids(run)
+    judges = max((len(s.judgement.get("judges", [])) for s in sections), default=0)
     return {
         "run": run.pk,
         "status": run.status,
         "sections": sum(1 for s in sections if s.text),
+        "sentences": len(sentences),
+        "cited_sentences": sum(1 for s in sentences if s.get("facts")),
+        "flagged_sentences": sum(1 for s in sentences if s.get("flags")),
+        "missing_facts": sum(len(s.missing) for s in sections),
+        "judges": judges,
+        "bertscore_f1_mean": round(mean(scores), 4) if scores else None,
         "words": sum(len(s.text.split()) for s in sections),
         "llm_calls": len(call_ids),
         "hangs": HangEvent.objects.filter(call_id__in=call_ids).count(),

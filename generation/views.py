@@ -9,14 +9,17 @@ from django.views.decorators.http import require_POST
 from casework import audit
 from casework.models import Role, role_of
 from casework.views import current_user, visible_case
-from generation.export import declaration_docx
-from generation.forms import DraftEditForm
-from generation.models import DeclarationRun, DraftVersion
+from generation import export
+from generation.diff import compare_versions
+from generation.evidence import cited_pages
+from generation.forms import CommentForm, DraftEditForm, SectionEditForm
+from generation.models import Comment, DeclarationRun, DraftSection, DraftVersion, RunStatus, StepStatus
 from generation.pipeline import (
     RunNotStartable,
     VersionFrozen,
     check_can_start,
     do_approve_version,
+    do_regenerate_section,
     do_save_version,
     do_start_run,
 )
@@ -24,7 +27,20 @@ from generation.pipeline import (
 
 def _run_for(request: HttpRequest, case_id: int, run_id: int) -> DeclarationRun:
     case = visible_case(request, case_id)
-    return get_object_or_404(DeclarationRun.objects.select_related("case"), pk=run_id, case=case)
+    return get_object_or_404(
+        DeclarationRun.objects.select_related("case"), pk=run_id, case=case, regenerates__isnull=True
+    )
+
+
+def _is_attorney(request: HttpRequest) -> bool:
+    return role_of(request.user) == Role.ATTORNEY
+
+
+def _back_to_run(run: DeclarationRun, version: int | None = None) -> HttpResponse:
+    response = redirect("generation:run_detail", case_id=run.case_id, run_id=run.pk)
+    if version is not None:
+        response["Location"] += f"?version={version}"
+    return response
 
 
 @login_required
@@ -37,14 +53,42 @@ def run_start(request: HttpRequest, case_id: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("casework:case_detail", case_id=case.pk)
     run = do_start_run(case=case, created_by=current_user(request))
+    audit.record(request=request, action="start_run", obj=run, case=case)
     messages.success(request, "Drafting started.")
     return redirect("generation:run_detail", case_id=case.pk, run_id=run.pk)
+
+
+def _progress_context(run: DeclarationRun) -> dict[str, object]:
+    sections = list(run.sections.prefetch_related("steps"))
+    regenerating = list(run.regenerations.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]))
+    steps = [step for s in sections for step in s.steps.all()]
+    return {
+        "run": run,
+        "case": run.case,
+        "run_sections": sections,
+        "calls_done": sum(1 for s in steps if s.status != StepStatus.WAITING and s.stage != "score"),
+        "calls_waiting": sum(1 for s in steps if s.status == StepStatus.WAITING and s.stage != "score"),
+        "regenerating": regenerating,
+    }
+
+
+@login_required
+def run_progress(request: HttpRequest, case_id: int, run_id: int) -> HttpResponse:
+    """The live progress of a run (polled by the case and draft pages); no case text, so not audited."""
+    run = _run_for(request, case_id, run_id)
+    context = _progress_context(run)
+    reload_when_done = bool(request.GET.get("reload"))
+    response = render(request, "generation/_run_progress.html", {**context, "reload_when_done": reload_when_done})
+    busy = not run.is_finished or bool(context["regenerating"])
+    if request.headers.get("HX-Request") and not busy and reload_when_done:
+        response["HX-Refresh"] = "true"  # the draft page shows the new version once the run is done
+    return response
 
 
 @login_required
 def run_detail(request: HttpRequest, case_id: int, run_id: int) -> HttpResponse:
     run = _run_for(request, case_id, run_id)
-    versions = list(run.versions.order_by("number"))
+    versions = list(run.versions.select_related("created_by", "approved_by").order_by("number"))
     version = versions[-1] if versions else None
     if "version" in request.GET and versions:
         version = next((v for v in versions if str(v.number) == request.GET["version"]), None)
@@ -52,52 +96,164 @@ def run_detail(request: HttpRequest, case_id: int, run_id: int) -> HttpResponse:
             raise Http404
     if version is not None:
         audit.record(request=request, action="view", obj=version, case=run.case)
+    sections = list(version.sections.all()) if version else []
+    comments = list(run.comments.select_related("author"))
+    attorney = _is_attorney(request)
+    latest = versions[-1] if versions else None
     context = {
-        "case": run.case,
-        "run": run,
-        "run_sections": run.sections.select_related("call__model"),
+        **_progress_context(run),
         "versions": versions,
         "version": version,
-        "version_sections": version.sections.all() if version else [],
-        "can_edit": role_of(request.user) == Role.ATTORNEY and version is not None,
-        "latest_number": versions[-1].number if versions else None,
-        "latest_approved": bool(versions and versions[-1].approved_at),
+        "version_sections": [
+            {"section": s, "comments": [c for c in comments if c.section_key == s.key], "edit_form": None}
+            for s in sections
+        ],
+        "general_comments": [c for c in comments if not c.section_key],
+        "comment_form": CommentForm(),
+        "can_edit": attorney and latest is not None and latest.approved_at is None,
+        "is_latest": version is not None and latest is not None and version.pk == latest.pk,
+        "can_approve": attorney and version is not None and version.pk == getattr(latest, "pk", None),
+        "can_export": attorney and version is not None,
+        "latest_number": latest.number if latest else None,
     }
-    template = "generation/_run_progress.html" if request.headers.get("HX-Request") else "generation/run_detail.html"
-    return render(request, template, context)
+    return render(request, "generation/run_detail.html", context)
+
+
+def _section_of(run: DeclarationRun, number: int, key: str) -> DraftSection:
+    return get_object_or_404(DraftSection, version__run=run, version__number=number, key=key)
+
+
+@login_required
+def sentence_evidence(
+    request: HttpRequest, case_id: int, run_id: int, number: int, key: str, index: int
+) -> HttpResponse:
+    """Beside the draft: a sentence's facts, flags and judges' remarks, and its cited pages with the
+    passage marked."""
+    run = _run_for(request, case_id, run_id)
+    section = _section_of(run, number, key)
+    if not 0 <= index < len(section.sentences):
+        raise Http404
+    sentence = section.sentences[index]
+    facts_by_id = {f["id"]: f for f in section.facts}
+    audit.record(request=request, action="view_evidence", obj=section, case=run.case)
+    return render(
+        request,
+        "generation/_evidence.html",
+        {
+            "case": run.case,
+            "sentence": sentence,
+            "facts": [facts_by_id[i] for i in sentence.get("facts", []) if i in facts_by_id],
+            "pages": cited_pages(run.case, sentence, section.facts),
+        },
+    )
 
 
 @login_required
 def run_edit(request: HttpRequest, case_id: int, run_id: int) -> HttpResponse:
     run = _run_for(request, case_id, run_id)
-    if role_of(request.user) != Role.ATTORNEY:
-        raise Http404  # paralegals read drafts; only attorneys change them
+    if not _is_attorney(request):
+        raise Http404  # paralegals read drafts and comment; only attorneys change them
     latest = run.latest_version()
     if latest is None:
         messages.error(request, "There is no draft to edit yet.")
-        return redirect("generation:run_detail", case_id=run.case_id, run_id=run.pk)
+        return _back_to_run(run)
     if latest.approved_at is not None:
         messages.error(request, f"Version {latest.number} is approved and frozen; it can no longer be edited.")
-        return redirect("generation:run_detail", case_id=run.case_id, run_id=run.pk)
+        return _back_to_run(run)
     form = DraftEditForm(request.POST or None, version=latest)
     if request.method == "POST" and form.is_valid():
-        try:
-            version = do_save_version(
-                run=run, texts=form.texts(), created_by=current_user(request), note=form.cleaned_data["note"]
-            )
-        except VersionFrozen as exc:
-            messages.error(request, str(exc))
-            return redirect("generation:run_detail", case_id=run.case_id, run_id=run.pk)
-        audit.record(request=request, action="edit", obj=version, case=run.case)
-        messages.success(request, f"Saved as version {version.number}.")
-        return redirect("generation:run_detail", case_id=run.case_id, run_id=run.pk)
+        return _save(request, run, form.texts(), form.cleaned_data["note"])
+    if request.method == "GET":
+        audit.record(request=request, action="view", obj=latest, case=run.case)
     return render(request, "generation/run_edit.html", {"case": run.case, "run": run, "version": latest, "form": form})
+
+
+@login_required
+@require_POST
+def section_edit(request: HttpRequest, case_id: int, run_id: int, key: str) -> HttpResponse:
+    """Save one section's new text (edited in place on the draft page) as the next version."""
+    run = _run_for(request, case_id, run_id)
+    if not _is_attorney(request):
+        raise Http404
+    form = SectionEditForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The section text could not be saved: " + form.errors.as_text())
+        return _back_to_run(run)
+    return _save(request, run, {key: form.cleaned_data["text"]}, form.cleaned_data["note"])
+
+
+def _save(request: HttpRequest, run: DeclarationRun, texts: dict[str, str], note: str) -> HttpResponse:
+    try:
+        version = do_save_version(run=run, texts=texts, created_by=current_user(request), note=note)
+    except VersionFrozen as exc:
+        messages.error(request, str(exc))
+        return _back_to_run(run)
+    audit.record(request=request, action="edit", obj=version, case=run.case)
+    messages.success(request, f"Saved as version {version.number}.")
+    return _back_to_run(run)
+
+
+@login_required
+@require_POST
+def section_regenerate(request: HttpRequest, case_id: int, run_id: int, key: str) -> HttpResponse:
+    run = _run_for(request, case_id, run_id)
+    if not _is_attorney(request):
+        raise Http404
+    try:
+        child = do_regenerate_section(run=run, key=key, created_by=current_user(request))
+    except VersionFrozen as exc:
+        messages.error(request, str(exc))
+    else:
+        audit.record(request=request, action="regenerate", obj=child, case=run.case)
+        messages.success(request, "The section is being redrafted; it will be saved as a new version.")
+    return _back_to_run(run)
+
+
+@login_required
+@require_POST
+def comment_add(request: HttpRequest, case_id: int, run_id: int) -> HttpResponse:
+    """Anyone on the case may comment on a draft."""
+    run = _run_for(request, case_id, run_id)
+    latest = run.latest_version()
+    form = CommentForm(request.POST)
+    if latest is None or not form.is_valid():
+        messages.error(request, "The comment was not saved: it needs text, and the run a draft.")
+        return _back_to_run(run)
+    keys = set(latest.sections.values_list("key", flat=True))
+    key = form.cleaned_data["section_key"]
+    comment = Comment.objects.create(
+        run=run,
+        version_number=int(request.POST.get("version") or latest.number),
+        section_key=key if key in keys else "",
+        author=current_user(request),
+        text=form.cleaned_data["text"],
+    )
+    audit.record(request=request, action="comment", obj=comment, case=run.case)
+    return _back_to_run(run, comment.version_number)
+
+
+@login_required
+def version_compare(request: HttpRequest, case_id: int, run_id: int) -> HttpResponse:
+    run = _run_for(request, case_id, run_id)
+    versions = {v.number: v for v in run.versions.all()}
+    try:
+        a, b = versions[int(request.GET["a"])], versions[int(request.GET["b"])]
+    except (KeyError, ValueError):
+        messages.error(request, "Choose two versions of this draft to compare.")
+        return _back_to_run(run)
+    audit.record(request=request, action="compare", obj=b, case=run.case)
+    diffs = compare_versions(a, b)
+    return render(
+        request,
+        "generation/compare.html",
+        {"case": run.case, "run": run, "a": a, "b": b, "diffs": diffs, "changed": sum(d.changed for d in diffs)},
+    )
 
 
 def _attorney_version(request: HttpRequest, case_id: int, run_id: int, number: int) -> DraftVersion:
     """A version of a run on a case the user sees, for an attorney; 404 for anyone else."""
     run = _run_for(request, case_id, run_id)
-    if role_of(request.user) != Role.ATTORNEY:
+    if not _is_attorney(request):
         raise Http404  # paralegals draft and read; approving and exporting are the attorney's
     return get_object_or_404(DraftVersion.objects.select_related("run__case"), run=run, number=number)
 
@@ -116,14 +272,27 @@ def version_approve(request: HttpRequest, case_id: int, run_id: int, number: int
     return redirect("generation:run_detail", case_id=case_id, run_id=run_id)
 
 
-@login_required
-def version_export(request: HttpRequest, case_id: int, run_id: int, number: int) -> HttpResponse:
+_FORMATS = {
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", export.declaration_docx),
+    "pdf": ("application/pdf", export.declaration_pdf),
+}
+
+
+def _export(request: HttpRequest, case_id: int, run_id: int, number: int, fmt: str) -> HttpResponse:
     version = _attorney_version(request, case_id, run_id, number)
+    content_type, write = _FORMATS[fmt]
     audit.record(request=request, action="export", obj=version, case=version.run.case)
-    response = HttpResponse(
-        declaration_docx(version),
-        content_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    )
-    response["Content-Disposition"] = f'attachment; filename="declaration-run{run_id}-v{number}.docx"'
+    response = HttpResponse(write(version), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="declaration-run{run_id}-v{number}.{fmt}"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+@login_required
+def version_export(request: HttpRequest, case_id: int, run_id: int, number: int) -> HttpResponse:
+    return _export(request, case_id, run_id, number, "docx")
+
+
+@login_required
+def version_export_pdf(request: HttpRequest, case_id: int, run_id: int, number: int) -> HttpResponse:
+    return _export(request, case_id, run_id, number, "pdf")

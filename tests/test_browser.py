@@ -1,14 +1,22 @@
-"""Through Debian's Chromium: an attorney logs in, opens the demo case, edits the draft and sees version 2."""
+"""Through Debian's Chromium: the whole flow of a declaration, from upload to the signed-off Word file,
+and an attorney's edit on a prepared draft."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from docx import Document as WordDocument
 
 from casework.demo import DEMO_CASE_TITLE, DEMO_LOGINS, seed_demo
+from casework.models import Firm, Role
+from casework.pdfgen import text_pdf
+from generation.declarations import ATTESTATION
 from generation.models import DeclarationRun, DraftSection, DraftVersion, RunStatus
+from tests.conftest import make_case, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -61,3 +69,98 @@ def test_attorney_logs_in_edits_the_draft_and_sees_version_2(live_server: Any, c
         page.close()
     assert list(run.versions.values_list("number", flat=True)) == [1, 2]
     assert run.versions.get(number=2).created_by == User.objects.get(username="attorney")
+
+
+INTAKE = (
+    "CLIENT INTAKE NOTES\n\nJane Doe was born on May 4, 1991 in San Pedro Sula, Honduras. She is a citizen of "
+    "Honduras.\n\nJane met John Roe in June 2016 at a community festival in Houston. They married on "
+    "August 12, 2017 at the Harris County courthouse."
+)
+POLICE = (
+    "HOUSTON POLICE DEPARTMENT INCIDENT REPORT\n\nOn March 3, 2020 officers responded to a call from Jane Doe. "
+    "She stated that her husband John Roe pushed her against a wall and took her passport."
+)
+PASSWORD = "a-long-test-password-1"
+
+
+def log_in(browser: Any, base_url: str, username: str) -> Any:
+    page = browser.new_context(accept_downloads=True).new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{base_url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Log out")
+    return page
+
+
+@pytest.mark.realstack
+def test_from_upload_to_the_approved_word_file(realstack: Any, live_server: Any, chromium: Any, tmp_path: Path) -> None:
+    firm = Firm.objects.create(name="Browser Firm")
+    attorney = make_user(firm, Role.ATTORNEY, "b-attorney")
+    paralegal = make_user(firm, Role.PARALEGAL, "b-paralegal")
+    case = make_case(firm, [attorney, paralegal], title="Doe - VAWA (browser)")
+    for name, text in (("intake.pdf", INTAKE), ("police-report.pdf", POLICE)):
+        (tmp_path / name).write_bytes(text_pdf([text]))
+    case_url = f"{live_server.url}/cases/{case.pk}/"
+
+    # The paralegal uploads two PDFs, watches them being read, starts the run and watches it to the end.
+    page = log_in(chromium, live_server.url, "b-paralegal")
+    page.goto(case_url)
+    for name in ("intake.pdf", "police-report.pdf"):
+        page.set_input_files("input[name=file]", str(tmp_path / name))
+        page.click("form[enctype='multipart/form-data'] button[type=submit]")
+        page.wait_for_selector(f"#documents >> text={name}")
+    page.locator("#documents .status-indexed").nth(1).wait_for(timeout=120_000)  # both read (the list refreshes)
+    page.click("text=Draft the declaration")
+    page.wait_for_selector("#run-progress table.progress")  # live progress, section by section
+    page.wait_for_selector("#version-label", timeout=900_000)  # the page reloads itself when the run is done
+    run = case.runs.get()
+    assert page.inner_text("[data-run-status]") == "Completed", [
+        (s.key, s.status, s.note, s.facts, [(st.stage, st.call.output if st.call else "") for st in s.steps.all()])
+        for s in run.sections.all()
+    ]
+    run_url = page.url.split("?")[0]
+    assert page.query_selector("#approve") is None and page.query_selector("#download-docx") is None
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    refused = page.request.post(f"{run_url}versions/1/approve/", headers={"X-CSRFToken": csrf, "Referer": run_url})
+    assert refused.status in (403, 404)
+    page.close()
+
+    # The attorney checks a sentence against its page, edits, compares, approves and downloads.
+    page = log_in(chromium, live_server.url, "b-attorney")
+    page.goto(run_url)
+    assert page.inner_text("#version-label") == "Version 1"
+    page.click(".sentence:not(.uncited)")
+    page.wait_for_selector("#evidence-panel .cited-page")
+    assert page.inner_text("#evidence-panel .cited-page h3").endswith(", page 1")
+    assert page.inner_text("#evidence-panel .cited-page mark").strip()  # the cited passage, marked
+    section = page.query_selector("section[data-section]:has(.sentence)")
+    key = section.get_attribute("data-section")
+    section.query_selector("details.edit-section summary").click()
+    edited = "I, Jane Doe, state this section in my own words after reading it with my attorney."
+    section.query_selector("textarea[name=text]").fill(edited)
+    section.query_selector("details.edit-section button[type=submit]").click()
+    page.wait_for_selector("text=Saved as version 2")
+    assert page.inner_text("#version-label") == "Version 2"
+    assert edited in page.inner_text(f"section[data-section={key}]")
+
+    page.select_option("#compare-form select[name=a]", "1")
+    page.select_option("#compare-form select[name=b]", "2")
+    page.click("#compare-form button")
+    page.wait_for_selector("#compare-summary")
+    assert page.inner_text("#compare-summary").startswith("1 section changed")
+    assert "my own words" in " ".join(page.locator(f"section[data-section={key}] ins").all_inner_texts())
+    page.go_back()
+
+    page.click("#approve")
+    page.wait_for_selector("#approved")
+    with page.expect_download() as download:
+        page.click("#download-docx")
+    word = WordDocument(io.BytesIO(Path(download.value.path()).read_bytes()))
+    headings = [p.text for p in word.paragraphs if p.style is not None and str(p.style.name).startswith("Heading")]
+    texts = [p.text for p in word.paragraphs]
+    assert {"Introduction", "How we met", "Attestation"} <= set(headings)
+    assert ATTESTATION in texts and edited in texts
+    page.close()
+    assert run.versions.get(number=2).approved_by == attorney

@@ -1,9 +1,11 @@
-"""`manage.py demo --headless` on a machine where nothing is running: it starts and stops it all."""
+"""`manage.py demo --headless` on a machine where nothing is running: it starts and stops it all, and
+drafts every section of the VAWA template through the five stages on the real model."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from config.stack import port_open
+from generation.declarations import VAWA
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.realstack
@@ -27,7 +30,7 @@ def test_demo_headless_starts_what_it_needs_drafts_and_stops_it_all(tmp_path: Pa
         AFFIANT_VAR_DIR=str(tmp_path),
         AFFIANT_EMBEDDED_REDIS_PORT=str(REDIS_PORT),
         LLAMACPP_CONTROL_URL=f"http://127.0.0.1:{CONTROL_PORT}",
-        AFFIANT_DRAFT_SECTIONS="introduction",
+        AFFIANT_DRAFT_SECTIONS="",  # the whole template
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "demo", "--headless"],
@@ -35,13 +38,33 @@ def test_demo_headless_starts_what_it_needs_drafts_and_stops_it_all(tmp_path: Pa
         env=env,
         capture_output=True,
         text=True,
-        timeout=420,
+        timeout=2400,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(summary) == {"run", "status", "sections", "words", "llm_calls", "hangs", "seconds"}
-    assert summary["status"] == "completed"
-    assert summary["sections"] == 1 and summary["words"] > 3 and summary["llm_calls"] >= 1
+    assert set(summary) == {
+        "run", "status", "sections", "sentences", "cited_sentences", "flagged_sentences", "missing_facts",
+        "judges", "bertscore_f1_mean", "words", "llm_calls", "hangs", "seconds",
+    }  # fmt: skip
+    assert summary["status"] == "completed" and summary["judges"] == 3
+    assert summary["sections"] >= 1 and summary["cited_sentences"] >= 1 and summary["llm_calls"] >= 5
+    assert 0 < summary["bertscore_f1_mean"] <= 1
+
+    with sqlite3.connect(tmp_path / "affiant.sqlite3") as db:
+        rows = db.execute(
+            "SELECT s.key, s.text, s.sentences, s.judgement FROM generation_draftsection s"
+            " JOIN generation_draftversion v ON v.id = s.version_id WHERE v.run_id = ? AND v.number = 1",
+            (summary["run"],),
+        ).fetchall()
+    assert [key for key, *_ in rows] == [s.key for s in VAWA.sections]  # every section of the template
+    for key, text, sentences_json, judgement_json in rows:
+        sentences, judgement = json.loads(sentences_json), json.loads(judgement_json)
+        for sentence in sentences:
+            assert sentence["facts"] or sentence["flags"], (key, sentence)  # cited, or flagged
+            if sentence["facts"]:
+                assert sentence["bertscore"] is not None, (key, sentence)
+        if text:
+            assert len(judgement["judges"]) == 3 and judgement["criteria"], key  # judge scores stored
     # It used the embedded Redis and SQLite under its var dir, and left nothing running.
     assert (tmp_path / "affiant.sqlite3").exists() and (tmp_path / "redis").is_dir()
     assert not port_open("127.0.0.1", REDIS_PORT) and not port_open("127.0.0.1", CONTROL_PORT)

@@ -1,71 +1,101 @@
-"""The draft stage: one section in the client's first-person voice, from the case's evidence only."""
+"""Stage 2, draft: the section in the client's first-person voice, from the extracted facts only.
+
+The answer is JSON under a schema: a list of sentences, each naming first the facts (F1, F2..) it
+rests on and then its text, so the model writes each sentence looking at its facts. A sentence keeps
+those ids, and through them the chunks and pages behind it.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from casework.search import Passage
+from django.conf import settings
+
 from generation.declarations import SectionSpec
+from generation.stages.common import squash, text_field, tokens_for
 from llmops.providers.base import Message
 
-# The draft is primed with the first word so a base model starts in the first person.
-PRIMER = "I"
-# One paragraph per section: a small base model that goes on past a blank line starts repeating itself.
-STOP = ("\n\n",)
-_MIN_WORDS = 4
-# Passages are trimmed to this many characters in the prompt: short prompts keep a small model on track.
-_PASSAGE_PROMPT_CHARS = 600
+_MIN_WORDS = 3
+MAX_SENTENCES = 6
 
 
-def build_messages(*, client_name: str, section: SectionSpec, passages: list[Passage]) -> list[Message]:
-    # Ranked best first: when the prompt must shrink to fit the model, the context guard drops the last.
-    excerpts = tuple(
-        f'[{i}] {p.document_name}, page {p.page_number}: "{_whole_sentences(_squash(p.text), _PASSAGE_PROMPT_CHARS)}"'
-        for i, p in enumerate(passages, start=1)
-    )
+def sentence_count(facts: list[dict[str, Any]]) -> int:
+    return max(1, min(MAX_SENTENCES, len(facts) + 1))
+
+
+def schema(facts: list[dict[str, Any]]) -> dict[str, Any]:
+    sentence = {
+        "type": "object",
+        "properties": {
+            "facts": {
+                "type": "array",
+                "items": {"type": "string", "enum": [f["id"] for f in facts]},
+                "minItems": 1,
+                "maxItems": 2,
+            },
+            "text": text_field(settings.AFFIANT_SENTENCE_MAX_CHARS),
+        },
+        "required": ["facts", "text"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "sentences": {"type": "array", "items": sentence, "minItems": 1, "maxItems": sentence_count(facts)}
+        },
+        "required": ["sentences"],
+        "additionalProperties": False,
+    }
+
+
+def max_tokens(facts: list[dict[str, Any]]) -> int:
+    return tokens_for(sentence_count(facts) * (settings.AFFIANT_SENTENCE_MAX_CHARS + 40) + 30)
+
+
+def fact_lines(facts: list[dict[str, Any]]) -> str:
+    return "\n".join(f"[{f['id']}] {f['text']}" for f in facts)
+
+
+def build_messages(*, client_name: str, section: SectionSpec, facts: list[dict[str, Any]]) -> list[Message]:
     instructions = (
-        f'Below is the section "{section.heading}" of the sworn declaration of {client_name}. '
-        'It is written in the first person ("I"), in plain words, and states only facts found in the '
-        "excerpts above: dates, places, names and what was said."
+        f'Write the section "{section.heading}" of the sworn declaration of {client_name}, in {client_name}\'s '
+        'own voice: first person ("I", "my", "me"), plain words, one fact or two per sentence, using only '
+        "the facts above, with their dates, places and names. Each sentence lists the facts it states."
     )
     return [
-        Message(role="system", content="Case file excerpts:\n{evidence}", evidence=excerpts),
-        Message(role="user", content=f"{instructions}\n\n{section.heading}"),
-        Message(role="assistant", content=PRIMER),
+        Message(role="system", content=f"Facts:\n{fact_lines(facts)}"),
+        Message(role="user", content=f"{instructions}\nAnswer as JSON:"),
     ]
 
 
-def _whole_sentences(text: str, limit: int) -> str:
-    """At most `limit` characters, cut after a sentence: a model copies a cut-off word into its answer."""
-    if len(text) <= limit:
-        return text
-    head = text[:limit]
-    end = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
-    return head[: end + 1] if end > limit // 3 else head.rsplit(" ", 1)[0]
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def clean_output(raw: str) -> str:
-    """Turn a raw continuation into section text: no repeated sentences, no trailing fragment."""
-    text = PRIMER + raw
-    # The model sometimes goes on to invent a further excerpt ("[5] report.pdf, page 3: ..."); cut it there.
-    text = re.split(r"\[\d+\]\s", text, maxsplit=1)[0]
-    # A base model often starts a new heading or document after a blank line pair; stop there.
-    text = re.split(r"\n\s*\n\s*\n", text, maxsplit=1)[0]
-    sentences = re.split(r"(?<=[.!?])\s+", _squash(text))
+def parse(answer: dict[str, Any], facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sentences with the ids of their facts and the chunks behind them; repeats and scraps dropped."""
+    by_id = {f["id"]: f for f in facts}
+    items = answer.get("sentences")
+    sentences: list[dict[str, Any]] = []
     seen: set[str] = set()
-    kept: list[str] = []
-    for sentence in sentences:
-        key = sentence.lower()
-        if key in seen:
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
             continue
-        seen.add(key)
-        kept.append(sentence)
-    if len(kept) > 1 and not re.search(r"[.!?\"”)]$", kept[-1]):
-        kept.pop()  # the answer was cut at the token limit mid-sentence
-    result = " ".join(kept).strip()
-    # "I." or "I am" is not a section; the pipeline asks again or tells the attorney.
-    return result if len(result.split()) >= _MIN_WORDS else ""
+        text = clean_sentence(str(item.get("text") or ""))
+        cited = [i for i in dict.fromkeys(item.get("facts") or []) if i in by_id]
+        if len(text.split()) < _MIN_WORDS or text.lower() in seen:
+            continue
+        seen.add(text.lower())
+        sentences.append(new_sentence(text, cited, by_id))
+    return sentences
+
+
+def new_sentence(text: str, fact_ids: list[str], by_id: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    chunks = list(dict.fromkeys(by_id[i]["chunk_id"] for i in fact_ids if by_id[i].get("chunk_id")))
+    return {"text": text, "facts": fact_ids, "chunks": chunks, "flags": [], "bertscore": None}
+
+
+def clean_sentence(text: str) -> str:
+    text = squash(re.sub(r"<[^>]*>", " ", text)).strip(" -*\"'")
+    if text and text[0].islower():
+        text = text[0].upper() + text[1:]
+    if text and not re.search(r"[.!?\"”)]$", text):
+        text += "."
+    return text

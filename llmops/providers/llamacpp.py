@@ -34,11 +34,31 @@ def render_prompt(messages: tuple[Message, ...]) -> str:
 
 
 def json_schema_grammar(schema: dict[str, Any]) -> str:
+    """A GBNF grammar for the schema, its properties in the order each object's `required` lists them.
+
+    The order matters to a small model (a sentence's facts before its text ground the text), and a
+    schema stored in PostgreSQL's jsonb comes back with its keys sorted; `required` is a list, so it
+    keeps the order the caller meant.
+    """
     import json
 
     from llama_cpp.llama_grammar import json_schema_to_gbnf  # imported only where a grammar is needed
 
-    return json_schema_to_gbnf(json.dumps(schema))
+    return json_schema_to_gbnf(json.dumps(schema), prop_order=required_order(schema))
+
+
+def required_order(schema: Any) -> list[str]:
+    """Property names in the order of the `required` lists, outer objects first (first mention wins)."""
+    order: list[str] = []
+    pending = [schema]
+    while pending:
+        node = pending.pop(0)
+        if isinstance(node, dict):
+            order += [name for name in node.get("required") or [] if name not in order]
+            pending += list(node.values())
+        elif isinstance(node, list):
+            pending += node
+    return order
 
 
 class LlamaCppProvider:

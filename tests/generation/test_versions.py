@@ -15,7 +15,14 @@ pytestmark = pytest.mark.django_db
 def drafted_run(case: Any) -> DeclarationRun:
     run = DeclarationRun.objects.create(case=case, template="vawa", template_version=1, status=RunStatus.COMPLETED)
     version = DraftVersion.objects.create(run=run, number=1)
-    DraftSection.objects.create(version=version, key="introduction", heading="Introduction", order=0, text="I am Jane.")
+    DraftSection.objects.create(
+        version=version,
+        key="introduction",
+        heading="Introduction",
+        order=0,
+        text="I am Jane.",
+        sentences=[{"text": "I am Jane.", "facts": [], "chunks": [], "pages": [], "flags": [], "bertscore": None}],
+    )
     DraftSection.objects.create(
         version=version, key="how_we_met", heading="How we met", order=1, text="", note="No passage speaks to this."
     )

@@ -24,8 +24,15 @@ def _post(path: str, **body: Any) -> dict[str, Any]:
     return result
 
 
+def _fresh(model: str) -> dict[str, Any]:
+    """Load `model` in a new process: an earlier test's run may have left it resident, and its record
+    went with that test's database flush."""
+    _post("/unload", model=model)
+    return _post("/ensure", model=model)
+
+
 def test_a_model_runs_in_its_own_process_group_and_unloads_by_ending_it(realstack: Any) -> None:
-    resident = _post("/ensure", model="local-drafter-small-ctx")
+    resident = _fresh("local-drafter-small-ctx")
     pid = resident["pid"]
     assert resident["n_ctx"] == 4096
     assert os.getpgid(pid) == pid  # its own group, so ending the group ends all of it
@@ -42,7 +49,7 @@ def test_a_model_runs_in_its_own_process_group_and_unloads_by_ending_it(realstac
 
 
 def test_a_model_process_killed_from_outside_is_noticed_and_reloaded(realstack: Any) -> None:
-    pid = _post("/ensure", model="local-drafter-small-ctx")["pid"]
+    pid = _fresh("local-drafter-small-ctx")["pid"]
     os.killpg(pid, signal.SIGKILL)
     wait_until(lambda: ManagedProcess.objects.get(pid=pid).status == ProcessStatus.DIED, 20, "the sweep to notice")
     again = _post("/ensure", model="local-drafter-small-ctx")

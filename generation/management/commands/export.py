@@ -5,12 +5,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generation.export import declaration_docx
+from generation.export import declaration_docx, declaration_pdf
 from generation.models import DeclarationRun
 
 
 class Command(BaseCommand):
-    help = "Write the latest version of a run's declaration to a file (Word .docx)."
+    help = "Write the latest version of a run's declaration to a file (Word .docx or PDF)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--run", type=int, required=True)
@@ -24,7 +24,6 @@ class Command(BaseCommand):
         version = run.latest_version()
         if version is None:
             raise CommandError(f"run {run.pk} has no draft yet")
-        if options["format"] == "pdf":
-            raise CommandError("PDF export is not available yet; export docx and print it to PDF")
-        options["out"].write_bytes(declaration_docx(version))
+        write = declaration_pdf if options["format"] == "pdf" else declaration_docx
+        options["out"].write_bytes(write(version))
         self.stdout.write(f"wrote version {version.number} of run {run.pk} to {options['out']}")

@@ -1,0 +1,96 @@
+"""What the stages share: how evidence is written into a prompt, how JSON answers are read, and the
+plain-text check that a sentence says only what its sources say."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from casework.search import STOP_WORDS
+
+# Passages are trimmed to this many characters in a prompt: short prompts keep a small model on track.
+PASSAGE_PROMPT_CHARS = 600
+
+_WORD = re.compile(r"[a-zA-Z\u00C0-\u024F0-9']+")
+_NUMBER = re.compile(r"\d+")
+# Words that carry no fact of their own: a sentence built only from these has nothing to check.
+_FILLER = STOP_WORDS | frozenset(
+    "am been being but if into just not also very so then there than him himself herself myself "
+    "because about after before during while would could should will can may might".split()
+)
+
+
+class BadAnswer(ValueError):
+    """The model's answer is not the JSON the schema asked for (cut off at the token limit, say)."""
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def whole_sentences(text: str, limit: int = PASSAGE_PROMPT_CHARS) -> str:
+    """At most `limit` characters, cut after a sentence: a model copies a cut-off word into its answer."""
+    text = squash(text)
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
+    return head[: end + 1] if end > limit // 3 else head.rsplit(" ", 1)[0]
+
+
+def excerpt_lines(evidence: list[dict[str, Any]]) -> tuple[str, ...]:
+    """`[n] name, page p: "text"` for each retrieved passage, ranked best first (the context guard
+    drops from the end when the prompt must shrink)."""
+    return tuple(f'[{e["n"]}] {e["document_name"]}, page {e["page"]}: "{whole_sentences(e["text"])}"' for e in evidence)
+
+
+def read_json(output: str) -> dict[str, Any]:
+    try:
+        value = json.loads(output, strict=False)  # the grammar lets a raw newline into a string
+    except json.JSONDecodeError as exc:
+        raise BadAnswer(f"the answer is not complete JSON ({exc.msg} at character {exc.pos})") from exc
+    if not isinstance(value, dict):
+        raise BadAnswer("the answer is not a JSON object")
+    return value
+
+
+def content_terms(text: str) -> set[str]:
+    return {w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _FILLER and len(w) > 2}
+
+
+def unsupported_reason(claim: str, sources: list[str]) -> str | None:
+    """Why `claim` is not backed by `sources`, or None when it is.
+
+    Deliberately plain: every number in the claim (dates, ages, amounts, case numbers) must appear in a
+    source, and the claim must share words that carry meaning with one. It cannot prove a claim true;
+    it catches the invented date or event a small model writes with confidence.
+    """
+    if not sources:
+        return "it cites no evidence"
+    joined = " ".join(sources)
+    source_numbers = set(_NUMBER.findall(joined))
+    invented = [n for n in _NUMBER.findall(claim) if n not in source_numbers]
+    if invented:
+        return f"{', '.join(sorted(set(invented)))} is not in the evidence it cites"
+    terms = content_terms(claim)
+    if not terms:
+        return None  # nothing to check ("I was afraid." holds no fact that could be wrong)
+    shared = terms & content_terms(joined)
+    if len(shared) >= min(2, len(terms)):
+        return None
+    return "none of its facts appear in the evidence it cites"
+
+
+def int_enum(upper: int, *, lower: int = 1) -> dict[str, Any]:
+    return {"type": "integer", "enum": list(range(lower, upper + 1))}
+
+
+def text_field(max_chars: int) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_chars}
+
+
+def tokens_for(chars: int) -> int:
+    """A budget of output tokens for `chars` characters of JSON: English runs ~4 characters a token;
+    3 leaves room for names, digits and punctuation, so a bounded answer is never cut off."""
+    return chars // 3 + 1

@@ -1,0 +1,122 @@
+"""Stage 1, extract: the facts a section needs, each tied to the passage (chunk) that states it.
+
+The model answers every need of the section as JSON under a schema (the grammar makes any other
+answer impossible): the number of the excerpt that answers it, 0 when none does, and the fact in a
+short sentence. A fact whose excerpt does not back it (see common.unsupported_reason) is not kept;
+its need is listed as missing, for the attorney to ask the client about.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+
+from generation.declarations import SectionSpec
+from generation.stages.common import (
+    content_terms,
+    excerpt_lines,
+    int_enum,
+    squash,
+    text_field,
+    tokens_for,
+    unsupported_reason,
+)
+from llmops.providers.base import Message
+
+# Further facts the section may use beyond its needs (one incident more, a name, a place).
+MORE_FACTS = 2
+
+
+def schema(section: SectionSpec, passages: int) -> dict[str, Any]:
+    answer = {
+        "type": "object",
+        "properties": {"excerpt": int_enum(passages, lower=0), "fact": text_field(settings.AFFIANT_FACT_MAX_CHARS)},
+        "required": ["excerpt", "fact"],
+        "additionalProperties": False,
+    }
+    more = {
+        "type": "object",
+        "properties": {"excerpt": int_enum(passages), "fact": text_field(settings.AFFIANT_FACT_MAX_CHARS)},
+        "required": ["excerpt", "fact"],
+        "additionalProperties": False,
+    }
+    properties: dict[str, Any] = {need: answer for need in section.needs}
+    properties["other facts"] = {"type": "array", "items": more, "maxItems": MORE_FACTS}
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def max_tokens(section: SectionSpec) -> int:
+    items = len(section.needs) + MORE_FACTS
+    return tokens_for(items * (settings.AFFIANT_FACT_MAX_CHARS + 40) + 40)
+
+
+def build_messages(*, client_name: str, section: SectionSpec, evidence: list[dict[str, Any]]) -> list[Message]:
+    questions = "; ".join(section.needs)
+    instructions = (
+        f'Facts for the section "{section.heading}" of the declaration of {client_name}, taken only from the '
+        "excerpts above. For each question: the number of the excerpt that answers it (0 when no excerpt "
+        f"does) and the fact in one short sentence with its dates, places and names.\nQuestions: {questions}"
+    )
+    return [
+        Message(role="system", content="Case file excerpts:\n{evidence}", evidence=excerpt_lines(evidence)),
+        Message(role="user", content=f"{instructions}\nAnswer as JSON:"),
+    ]
+
+
+def parse(answer: dict[str, Any], section: SectionSpec, evidence: list[dict[str, Any]]) -> tuple[list[dict], list[str]]:
+    """The facts the evidence backs, numbered F1.., and the needs left unanswered."""
+    by_n = {e["n"]: e for e in evidence}
+    candidates: list[tuple[str | None, Any]] = [(need, answer.get(need)) for need in section.needs]
+    others = answer.get("other facts")
+    candidates += [(None, item) for item in (others if isinstance(others, list) else [])]
+    facts: list[dict[str, Any]] = []
+    missing: list[str] = []
+    seen: set[str] = set()
+    for need, item in candidates:
+        fact = _backed_fact(item, by_n)
+        if fact is None:
+            if need is not None:
+                missing.append(need)
+            continue
+        if fact[0].lower() in seen:
+            continue  # one fact answering two needs is kept once
+        text, source = fact
+        seen.add(text.lower())
+        facts.append(
+            {
+                "id": f"F{len(facts) + 1}",
+                "n": source["n"],
+                "need": need,
+                "text": text,
+                "chunk_id": source.get("chunk_id"),
+                "document_id": source["document_id"],
+                "document_name": source["document_name"],
+                "page": source["page"],
+            }
+        )
+    return facts, missing
+
+
+def _backed_fact(item: Any, by_n: dict[int, dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+    """The fact and the excerpt that backs it. A small model often names the wrong excerpt (or none)
+    for a fact it copied correctly: the one it named is tried first, then the others, best overlap first."""
+    if not isinstance(item, dict):
+        return None
+    text = clean_fact(str(item.get("fact") or ""))
+    if len(text.split()) < 2:
+        return None
+    named = by_n.get(item.get("excerpt"))  # type: ignore[arg-type]
+    others = sorted(
+        (e for e in by_n.values() if e is not named),
+        key=lambda e: -len(content_terms(text) & content_terms(e["text"])),
+    )
+    for source in ([named] if named else []) + others:
+        if unsupported_reason(text, [source["text"]]) is None:
+            return text, source
+    return None  # the model wrote something no excerpt says
+
+
+def clean_fact(text: str) -> str:
+    return squash(re.sub(r"<[^>]*>", " ", text)).strip(" ,;")

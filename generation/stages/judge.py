@@ -1,0 +1,116 @@
+"""Stage 3, judge: several judges (each slot a route, so each may be a different model) score a section
+on a rubric, as JSON with their reasons, and flag sentences. Scores are aggregated; where judges
+disagree by two points or more, the disagreement is shown to the attorney."""
+
+from __future__ import annotations
+
+from statistics import mean
+from typing import Any
+
+from generation.declarations import SectionSpec
+from generation.stages.common import int_enum, text_field, tokens_for
+from generation.stages.draft import fact_lines
+from llmops.providers.base import Message
+
+CRITERIA = {
+    "specificity": "dates, places, names and what was said, not generalities",
+    "consistency": "nothing contradicts the facts",
+    "support": "every sentence is backed by a listed fact",
+    "tone": "the client's own first-person voice, plain and calm",
+    "coverage": "it shows the legal element",
+}
+REMARKS_CHARS = 100
+REASON_CHARS = 100
+# Two points apart on a five-point scale is more than noise: the attorney should look.
+DISAGREEMENT = 2
+MAX_FLAGS = 3
+
+
+def schema(sentences: int) -> dict[str, Any]:
+    flag = {
+        "type": "object",
+        "properties": {"sentence": int_enum(sentences), "reason": text_field(REASON_CHARS)},
+        "required": ["sentence", "reason"],
+        "additionalProperties": False,
+    }
+    properties: dict[str, Any] = {"remarks": text_field(REMARKS_CHARS)}
+    properties.update({name: int_enum(5) for name in CRITERIA})
+    properties["flagged"] = {"type": "array", "items": flag, "maxItems": min(sentences, MAX_FLAGS)}
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def max_tokens(sentences: int) -> int:
+    return tokens_for(REMARKS_CHARS + 30 * len(CRITERIA) + min(sentences, MAX_FLAGS) * (REASON_CHARS + 30) + 40)
+
+
+def build_messages(
+    *, section: SectionSpec, facts: list[dict[str, Any]], sentences: list[dict[str, Any]]
+) -> list[Message]:
+    numbered = "\n".join(f"S{i}. {s['text']}" for i, s in enumerate(sentences, start=1))
+    rubric = "; ".join(f"{name}: {meaning}" for name, meaning in CRITERIA.items())
+    instructions = (
+        f'Review the draft of the section "{section.heading}" of a sworn declaration. It must show: '
+        f"{section.element}. Score each criterion from 1 (poor) to 5 (excellent) — {rubric}. "
+        "Flag by number each sentence that states something the facts do not, with the reason."
+    )
+    return [
+        Message(role="system", content=f"Facts:\n{fact_lines(facts)}\n\nDraft:\n{numbered}"),
+        Message(role="user", content=f"{instructions}\nAnswer as JSON:"),
+    ]
+
+
+def parse(answer: dict[str, Any], sentences: int) -> dict[str, Any]:
+    """One judge's verdict, with out-of-range values left out rather than guessed."""
+    scores = {name: answer[name] for name in CRITERIA if isinstance(answer.get(name), int) and 1 <= answer[name] <= 5}
+    flags = []
+    for item in answer.get("flagged") or []:
+        if isinstance(item, dict) and isinstance(item.get("sentence"), int) and 1 <= item["sentence"] <= sentences:
+            flags.append({"sentence": item["sentence"], "reason": " ".join(str(item.get("reason") or "").split())})
+    return {"scores": scores, "remarks": " ".join(str(answer.get("remarks") or "").split()), "flagged": flags}
+
+
+def aggregate(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
+    """verdicts: [{slot, route, model, verdict | None, error}] → per-criterion mean and spread, and where
+    the judges disagree."""
+    judged = [v for v in verdicts if v.get("verdict")]
+    criteria: dict[str, dict[str, Any]] = {}
+    for name in CRITERIA:
+        by_slot = {str(v["slot"]): v["verdict"]["scores"][name] for v in judged if name in v["verdict"]["scores"]}
+        if not by_slot:
+            continue
+        values = list(by_slot.values())
+        criteria[name] = {
+            "mean": round(mean(values), 2),
+            "min": min(values),
+            "max": max(values),
+            "scores": by_slot,
+            "disagree": max(values) - min(values) >= DISAGREEMENT,
+        }
+    overall = round(mean(c["mean"] for c in criteria.values()), 2) if criteria else None
+    return {
+        "criteria": criteria,
+        "overall": overall,
+        "disagreements": [name for name, c in criteria.items() if c["disagree"]],
+        "judges": [
+            {
+                "slot": v["slot"],
+                "route": v["route"],
+                "model": v.get("model", ""),
+                "remarks": v["verdict"]["remarks"] if v.get("verdict") else "",
+                "error": v.get("error", ""),
+            }
+            for v in verdicts
+        ],
+        "judged": len(judged),
+    }
+
+
+def flags_by_sentence(verdicts: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Sentence index (0-based) → the judges' flags on it."""
+    flags: dict[int, list[dict[str, Any]]] = {}
+    for v in verdicts:
+        for flag in (v.get("verdict") or {}).get("flagged", []):
+            flags.setdefault(flag["sentence"] - 1, []).append(
+                {"kind": "judge", "by": f"judge {v['slot'] + 1} ({v['route']})", "reason": flag["reason"]}
+            )
+    return flags

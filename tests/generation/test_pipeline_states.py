@@ -1,0 +1,324 @@
+"""The run's state machine, with a scripted responder in place of the model (the real model has its
+own test in test_pipeline_realstack): stage order, results taken in once, re-asks, failures, the
+guardrails and redrafting one section. BERTScore is the real one."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from casework.models import DocumentStatus, Page, Party, PartyRole
+from casework.pdfgen import text_pdf
+from casework.uploads import do_store_upload
+from generation.models import DeclarationRun, RunStatus, SectionStatus, SectionStep, Stage, StepStatus
+from generation.pipeline import VersionFrozen, advance_run, do_approve_version, do_regenerate_section, do_start_run
+from generation.tasks import score_section_task
+from llmops.catalog import load_catalog
+from llmops.models import CallStatus, LLMCall
+
+pytestmark = pytest.mark.django_db
+
+EVIDENCE = (
+    "Maria Elena Ramirez Lopez was born on April 12, 1990 in Quetzaltenango, Guatemala. "
+    "She is a citizen of Guatemala. She met Daniel Hayes in March 2015 at a church picnic in Houston."
+)
+
+Responder = Callable[[LLMCall], str]
+
+
+def good_answer(call: LLMCall) -> str:
+    """A well-behaved model: facts copied from excerpt 1, first-person sentences, fair judges."""
+    schema = call.json_schema or {}
+    if call.stage == "extract":
+        answer: dict[str, Any] = {
+            need: {"excerpt": 1, "fact": "Maria was born on April 12, 1990 in Quetzaltenango, Guatemala"}
+            for need in schema["properties"]
+            if need != "other facts"
+        }
+        answer["other facts"] = [{"excerpt": 1, "fact": "She met Daniel Hayes in March 2015 at a church picnic"}]
+        return json.dumps(answer)
+    if call.stage == "draft":
+        return json.dumps(
+            {
+                "sentences": [
+                    {"facts": ["F1"], "text": "I was born on April 12, 1990 in Quetzaltenango, Guatemala."},
+                    {"facts": ["F2"], "text": "I met Daniel Hayes in March 2015 at a church picnic."},
+                ]
+            }
+        )
+    if call.stage == "judge":
+        slot = int(call.label.rsplit(" ", 1)[1]) - 1
+        scores = {"specificity": 4, "consistency": 5, "support": 5, "tone": 4, "coverage": 2 + slot}
+        return json.dumps({"remarks": f"judge {slot}", **scores, "flagged": []})
+    if call.stage == "guardrails":
+        count = schema["properties"]["rewrites"]["minItems"]
+        return json.dumps({"rewrites": ["I met Daniel Hayes at a church picnic in Houston."] * count})
+    raise AssertionError(call.stage)
+
+
+@pytest.fixture
+def case(firm_people: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A case with one readable page, the catalog's routes, and nothing sent to Celery."""
+    monkeypatch.setattr("llmops.calls.dispatch_on_commit", lambda call, countdown=0.0: None)
+    monkeypatch.setattr("generation.pipeline._advance_on_commit", lambda run_id: None)
+    monkeypatch.setattr("generation.tasks.score_section_task.delay", lambda **kwargs: None)
+    settings.AFFIANT_DRAFT_SECTIONS = ["introduction", "how_we_met"]
+    load_catalog(settings.LLMOPS_CONFIG)
+    case = firm_people["case"]
+    Party.objects.create(case=case, role=PartyRole.CLIENT, name="Maria Elena Ramirez Lopez")
+    stored = do_store_upload(case=case, name="intake.pdf", stream=io.BytesIO(text_pdf([EVIDENCE])), uploaded_by=None)
+    document = stored.document
+    Page.objects.create(document=document, number=1, text=EVIDENCE)
+    document.status = DocumentStatus.INDEXED
+    document.save(update_fields=["status"])
+    return case
+
+
+def answer_waiting(run: DeclarationRun, respond: Responder) -> int:
+    """Answer every waiting step once, as a model and the scoring task would; returns how many."""
+    waiting = list(SectionStep.objects.filter(section__run=run, status=StepStatus.WAITING))
+    for step in waiting:
+        if step.stage == Stage.SCORE:
+            score_section_task(step_id=step.pk)
+            continue
+        call = step.call
+        assert call is not None
+        call.output = respond(call)
+        call.status = CallStatus.COMPLETED if call.output else CallStatus.FAILED
+        call.error = "" if call.output else "the host answered 500"
+        call.save()
+        advance_run(run_id=run.pk, step_id=step.pk, call_id=call.pk)
+    return len(waiting)
+
+
+def run_to_the_end(run: DeclarationRun, respond: Responder = good_answer) -> DeclarationRun:
+    advance_run(run_id=run.pk)
+    for _ in range(20):
+        if not answer_waiting(run, respond):
+            break
+    run.refresh_from_db()
+    assert run.is_finished
+    return run
+
+
+def test_each_section_goes_through_the_five_stages_in_order(case: Any, firm_people: dict[str, Any]) -> None:
+    run = run_to_the_end(do_start_run(case=case, created_by=firm_people["paralegal"]))
+    assert run.status == RunStatus.COMPLETED, run.error
+    for section in run.sections.all():
+        assert section.status == SectionStatus.DRAFTED, section.note
+        stages = [(s.stage, s.slot) for s in section.steps.order_by("id")]
+        assert stages == [("extract", 0), ("draft", 0), ("judge", 0), ("judge", 1), ("judge", 2), ("score", 0)]
+        assert [f["id"] for f in section.facts] == ["F1", "F2"]
+        assert all(f["chunk_id"] is None and f["page"] == 1 for f in section.facts)  # lexical fallback: no chunks
+        assert section.judgement["judged"] == 3
+        assert section.judgement["criteria"]["coverage"] == {
+            "mean": 3.0, "min": 2, "max": 4, "scores": {"0": 2, "1": 3, "2": 4}, "disagree": True,
+        }  # fmt: skip
+        assert section.judgement["disagreements"] == ["coverage"]
+        assert all(0 < s["bertscore"] <= 1 for s in section.sentences)
+        assert section.text.startswith("I was born on April 12, 1990")
+    version = run.versions.get()
+    assert [s.key for s in version.sections.all()] == ["introduction", "how_we_met"]
+    assert version.sections.get(key="introduction").sentences[0]["pages"] == [
+        {"document_id": case.documents.get().pk, "name": "intake.pdf", "page": 1}
+    ]
+
+
+def test_a_redelivered_callback_changes_nothing(case: Any, firm_people: dict[str, Any]) -> None:
+    run = do_start_run(case=case, created_by=None)
+    advance_run(run_id=run.pk)
+    step = SectionStep.objects.filter(section__run=run, stage=Stage.EXTRACT).first()
+    assert step is not None and step.call is not None
+    step.call.output, step.call.status = good_answer(step.call), CallStatus.COMPLETED
+    step.call.save()
+    advance_run(run_id=run.pk, step_id=step.pk, call_id=step.call.pk)
+    before = list(SectionStep.objects.filter(section__run=run).values_list("id", "status", "call_id"))
+    advance_run(run_id=run.pk, step_id=step.pk, call_id=step.call.pk)  # the same message, delivered again
+    assert list(SectionStep.objects.filter(section__run=run).values_list("id", "status", "call_id")) == before
+
+
+def test_an_answer_that_is_not_json_is_asked_for_once_more_then_the_section_fails(
+    case: Any, firm_people: dict[str, Any]
+) -> None:
+    def cut_off_drafts(call: LLMCall) -> str:
+        if call.stage == "draft" and "introduction" in call.label:
+            return '{"sentences": [{"facts": ["F1"], "text": "I was born'  # cut at the token limit
+        return good_answer(call)
+
+    run = run_to_the_end(do_start_run(case=case, created_by=None), cut_off_drafts)
+    intro = run.sections.get(key="introduction")
+    assert intro.status == SectionStatus.FAILED
+    assert "not usable" in intro.note and "not complete JSON" in intro.note
+    step = intro.steps.get(stage=Stage.DRAFT)
+    assert step.attempts == 2 and step.status == StepStatus.FAILED
+    assert run.status == RunStatus.COMPLETED and "introduction" in run.error  # the other section was drafted
+    assert run.sections.get(key="how_we_met").status == SectionStatus.DRAFTED
+
+
+def test_a_judge_that_fails_leaves_the_others_counted(case: Any) -> None:
+    def second_judge_down(call: LLMCall) -> str:
+        return "" if call.stage == "judge" and call.label.endswith(" 2") else good_answer(call)
+
+    run = run_to_the_end(do_start_run(case=case, created_by=None), second_judge_down)
+    judgement = run.sections.get(key="introduction").judgement
+    assert judgement["judged"] == 2
+    assert [j["error"] != "" for j in judgement["judges"]] == [False, True, False]
+
+
+def test_the_guardrails_rewrite_or_remove_what_is_not_supported(case: Any) -> None:
+    def inventive(call: LLMCall) -> str:
+        if call.stage == "draft":
+            return json.dumps(
+                {
+                    "sentences": [
+                        {"facts": ["F1"], "text": "I was born on April 12, 1990 in Quetzaltenango, Guatemala."},
+                        {"facts": ["F2"], "text": "I met Daniel Hayes in 2019 at a wedding in Dallas."},
+                        {"facts": ["F1"], "text": "Maria was born in Guatemala."},
+                    ]
+                }
+            )
+        if call.stage == "guardrails":
+            # The invented year stays in the first rewrite (so it goes); the voice is fixed in the second.
+            return json.dumps({"rewrites": ["I met Daniel Hayes in 2019.", "I was born in Guatemala."]})
+        return good_answer(call)
+
+    run = run_to_the_end(do_start_run(case=case, created_by=None), inventive)
+    intro = run.sections.get(key="introduction")
+    texts = [s["text"] for s in intro.sentences]
+    assert texts == ["I was born on April 12, 1990 in Quetzaltenango, Guatemala.", "I was born in Guatemala."]
+    assert 'Removed "I met Daniel Hayes in 2019 at a wedding in Dallas."' in intro.note
+    assert "2019 is not in the evidence" in intro.note
+    rewritten = intro.sentences[1]
+    assert rewritten["original"] == "Maria was born in Guatemala."
+    assert rewritten["flags"][0]["kind"] == "rewritten"
+    assert intro.steps.get(stage=Stage.GUARDRAILS).status == StepStatus.DONE
+
+
+def test_one_section_is_redrafted_into_a_new_version(case: Any, firm_people: dict[str, Any]) -> None:
+    run = run_to_the_end(do_start_run(case=case, created_by=None))
+    attorney = firm_people["attorney"]
+    child = do_regenerate_section(run=run, key="how_we_met", created_by=attorney)
+    with pytest.raises(VersionFrozen, match="being redrafted"):
+        do_regenerate_section(run=run, key="how_we_met", created_by=attorney)
+
+    def other_words(call: LLMCall) -> str:
+        if call.stage == "draft":
+            return json.dumps({"sentences": [{"facts": ["F2"], "text": "I met Daniel Hayes at a church picnic."}]})
+        return good_answer(call)
+
+    run_to_the_end(child, other_words)
+    assert child.status == RunStatus.COMPLETED, child.error
+    v1, v2 = run.versions.order_by("number")
+    assert (v2.number, v2.created_by, v2.note) == (2, attorney, 'Section "How we met" redrafted')
+    assert v2.sections.get(key="how_we_met").text == "I met Daniel Hayes at a church picnic."
+    assert v2.sections.get(key="introduction").text == v1.sections.get(key="introduction").text
+    do_approve_version(version=v2, approved_by=attorney)
+    with pytest.raises(VersionFrozen, match="approved and frozen"):
+        do_regenerate_section(run=run, key="how_we_met", created_by=attorney)
+
+
+def _age(model: Any, seconds: float, **fields_filter: Any) -> None:
+    """Move a row's timestamps back, as if the time had passed."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    then = timezone.now() - timedelta(seconds=seconds)
+    model.objects.filter(**fields_filter).update(**{f: then for f in _TIMESTAMPS[model.__name__]})
+
+
+_TIMESTAMPS = {
+    "DeclarationRun": ["created_at", "started_at"],
+    "SectionStep": ["created_at"],
+    "LLMCall": ["finished_at"],
+}
+
+
+def test_the_reconciler_moves_on_runs_that_a_lost_message_left_waiting(
+    case: Any, firm_people: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost first advance, a lost callback, a lost scoring task, a lost advance: each is sent again once
+    the run has waited AFFIANT_RUN_STALE_S, and not before; a scoring task lost three times is given up."""
+    from generation.reconcile import MAX_SCORE_SENDS, reconcile_runs
+
+    settings.AFFIANT_RUN_STALE_S = 60
+    settings.AFFIANT_DRAFT_SECTIONS = ["introduction"]
+    sent: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr("generation.tasks.advance_run_task.delay", lambda **kw: sent.append(("advance", kw)))
+    monkeypatch.setattr("generation.tasks.score_section_task.delay", lambda **kw: sent.append(("score", kw)))
+
+    run = do_start_run(case=case, created_by=firm_people["paralegal"])  # its first advance is "lost"
+    assert reconcile_runs().started == 0 and sent == []  # not stale yet
+    _age(DeclarationRun, 120, pk=run.pk)
+    assert reconcile_runs().started == 1
+    assert sent == [("advance", {"run_id": run.pk})]
+    sent.clear()
+
+    advance_run(run_id=run.pk)  # the resent advance arrives: the extract call is asked for
+    step = SectionStep.objects.get(section__run=run, stage=Stage.EXTRACT)
+    assert step.call is not None
+    call = step.call
+    call.output, call.status = good_answer(call), CallStatus.COMPLETED
+    call.save()  # the call ended, but its callback was "lost"
+    assert reconcile_runs().callbacks == 0  # it ended just now: the callback may still be on its way
+    _age(LLMCall, 120, pk=call.pk)
+    assert reconcile_runs().callbacks == 1
+    assert sent == [("advance", {"run_id": run.pk, "step_id": step.pk, "call_id": call.pk})]
+    sent.clear()
+
+    advance_run(run_id=run.pk, step_id=step.pk, call_id=call.pk)
+    for _ in range(5):  # draft, judges, guardrails: answered with their callbacks delivered
+        waiting = [s for s in SectionStep.objects.filter(section__run=run, status=StepStatus.WAITING)]
+        if any(s.stage == Stage.SCORE for s in waiting):
+            break
+        answer_waiting(run, good_answer)
+    score = SectionStep.objects.get(section__run=run, stage=Stage.SCORE, status=StepStatus.WAITING)
+    assert reconcile_runs().scores == 0
+    for sends in range(1, MAX_SCORE_SENDS):
+        _age(SectionStep, 60 * sends + 1, pk=score.pk)
+        assert reconcile_runs().scores == 1  # sent again, once per stale period
+        assert reconcile_runs().scores == 0
+    assert [kind for kind, _ in sent] == ["score"] * (MAX_SCORE_SENDS - 1)
+    sent.clear()
+    _age(SectionStep, 60 * MAX_SCORE_SENDS + 1, pk=score.pk)
+    assert reconcile_runs().unscored == 1
+    score.refresh_from_db()
+    assert score.status == StepStatus.FAILED and "lost" in score.error
+    assert sent == [("advance", {"run_id": run.pk})]  # and that advance is "lost" too
+
+    _age(DeclarationRun, 300, pk=run.pk)
+    assert reconcile_runs().resumed == 1  # running, nothing waiting: advanced again
+    advance_run(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED, run.error
+    sent.clear()
+    assert reconcile_runs() == type(reconcile_runs())()  # a finished run is left alone
+    assert sent == []
+
+
+def test_a_redelivered_scoring_task_moves_the_run_on_without_scoring_again(
+    case: Any, firm_people: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.AFFIANT_DRAFT_SECTIONS = ["introduction"]
+    run = do_start_run(case=case, created_by=firm_people["paralegal"])
+    advance_run(run_id=run.pk)
+    for _ in range(5):
+        if SectionStep.objects.filter(section__run=run, stage=Stage.SCORE).exists():
+            break
+        answer_waiting(run, good_answer)
+    score = SectionStep.objects.get(section__run=run, stage=Stage.SCORE)
+    from generation.pipeline import take_score_result
+
+    take_score_result(step_id=score.pk, scores=[0.9, 0.9], error="")  # stored; then the worker died
+    monkeypatch.setattr(
+        "generation.scoring.sentence_support",
+        lambda inputs: pytest.fail("scored twice"),
+    )
+    score_section_task(step_id=score.pk)  # the redelivery
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED, run.error

@@ -1,0 +1,131 @@
+"""The stages' pure parts: schemas, reading answers, the plain support check, diffs and highlights."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from generation.declarations import VAWA
+from generation.diff import word_diff
+from generation.evidence import highlight
+from generation.pipeline import resentence
+from generation.stages import draft, extract, judge
+from generation.stages.common import BadAnswer, read_json, unsupported_reason
+from llmops.context import render
+from llmops.providers.llamacpp import json_schema_grammar
+
+EVIDENCE: list[dict[str, Any]] = [
+    {"n": 1, "chunk_id": 11, "document_id": 1, "document_name": "intake.pdf", "page": 1,
+     "text": "Client states she met Daniel Hayes in March 2015 at a church picnic in Houston."},
+    {"n": 2, "chunk_id": 12, "document_id": 2, "document_name": "order.pdf", "page": 3,
+     "text": "Protective order granted on June 3, 2019 by the Harris County court."},
+]  # fmt: skip
+
+
+def test_the_support_check_catches_invented_numbers_and_unrelated_claims() -> None:
+    source = [str(EVIDENCE[0]["text"])]
+    assert unsupported_reason("I met Daniel in March 2015 at a picnic.", source) is None
+    assert unsupported_reason("I met Daniel in 2016.", source) == "2016 is not in the evidence it cites"
+    assert unsupported_reason("He bought me a red car.", source) == "none of its facts appear in the evidence it cites"
+    assert unsupported_reason("And then it was so.", source) is None  # nothing checkable
+    assert unsupported_reason("I met Daniel.", []) == "it cites no evidence"
+
+
+@pytest.mark.django_db
+def test_extracted_facts_keep_their_chunk_and_unbacked_needs_are_missing(settings: object) -> None:
+    section = VAWA.section("how_we_met")
+    answer = {
+        "when we met": {"excerpt": 2, "fact": "We met in March 2015 at a church picnic"},  # wrong excerpt named
+        "where we met": {"excerpt": 1, "fact": "<b>At a church picnic in Houston</b>"},
+        "why I married him": {"excerpt": 1, "fact": "He promised me a house in Austin"},  # not in the evidence
+        "other facts": [{"excerpt": 2, "fact": "A protective order was granted on June 3, 2019"}],
+    }
+    facts, missing = extract.parse(answer, section, EVIDENCE)
+    assert [(f["id"], f["chunk_id"], f["page"]) for f in facts] == [("F1", 11, 1), ("F2", 11, 1), ("F3", 12, 3)]
+    assert facts[1]["text"] == "At a church picnic in Houston"
+    assert missing == ["why I married him"]
+
+
+@pytest.mark.django_db
+def test_schemas_compile_to_llama_cpp_grammars_and_bound_the_answer() -> None:
+    section = VAWA.section("introduction")
+    schema = extract.schema(section, 4)
+    assert set(schema["required"]) == {*section.needs, "other facts"}
+    assert schema["properties"]["my full name"]["properties"]["excerpt"]["enum"] == [0, 1, 2, 3, 4]
+    facts = [{"id": "F1", "chunk_id": 1}, {"id": "F2", "chunk_id": 2}]
+    for s in (schema, draft.schema(facts), judge.schema(3)):
+        assert "root ::=" in json_schema_grammar(s)
+    assert draft.schema(facts)["properties"]["sentences"]["maxItems"] == 3
+    assert judge.schema(5)["properties"]["flagged"]["maxItems"] == judge.MAX_FLAGS
+
+
+@pytest.mark.django_db
+def test_prompts_carry_the_evidence_as_droppable_excerpts() -> None:
+    messages = extract.build_messages(client_name="Jane Doe", section=VAWA.section("how_we_met"), evidence=EVIDENCE)
+    system, user = render(tuple(messages))
+    assert len(messages[0].evidence) == 2
+    assert '[1] intake.pdf, page 1: "Client states she met Daniel Hayes' in system.content
+    assert "when we met; where we met; why I married him" in user.content and "Jane Doe" in user.content
+
+
+def test_answers_that_are_not_complete_json_are_refused() -> None:
+    assert read_json('{"a": "line one\nline two"}') == {"a": "line one\nline two"}  # a raw newline is tolerated
+    with pytest.raises(BadAnswer, match="not complete JSON"):
+        read_json('{"sentences": [{"text": "I was')
+    with pytest.raises(BadAnswer, match="not a JSON object"):
+        read_json("[1, 2]")
+
+
+def test_draft_sentences_are_cleaned_deduplicated_and_keep_their_chunks() -> None:
+    facts: list[dict[str, Any]] = [{"id": "F1", "chunk_id": 11}, {"id": "F2", "chunk_id": None}]
+    answer = json.loads(
+        '{"sentences": [{"facts": ["F1", "F9"], "text": "i met him in 2015"},'
+        ' {"facts": ["F1"], "text": "I met him in 2015."}, {"facts": ["F2"], "text": "Yes."}]}'
+    )
+    assert draft.parse(answer, facts) == [
+        {"text": "I met him in 2015.", "facts": ["F1"], "chunks": [11], "flags": [], "bertscore": None}
+    ]
+
+
+def test_judges_are_aggregated_and_disagreement_shown() -> None:
+    def verdict(slot: int, tone: int) -> dict[str, object]:
+        flagged = [{"sentence": 1, "reason": "vague"}, {"sentence": 7, "reason": "no such sentence"}]
+        scores = {"specificity": 4, "consistency": 4, "support": 4, "tone": tone, "coverage": 9}
+        answer = {"remarks": "ok", **scores, "flagged": flagged}
+        return {"slot": slot, "route": f"judge_{slot}", "verdict": judge.parse(answer, 2), "error": ""}
+
+    verdicts = [verdict(0, 1), verdict(1, 4), {"slot": 2, "route": "judge_c", "verdict": None, "error": "timeout"}]
+    result = judge.aggregate(verdicts)
+    assert result["judged"] == 2 and result["disagreements"] == ["tone"]
+    assert "coverage" not in result["criteria"]  # out of range: left out, not guessed
+    assert result["criteria"]["specificity"]["mean"] == 4
+    assert judge.flags_by_sentence(verdicts) == {
+        0: [{"kind": "judge", "by": "judge 1 (judge_0)", "reason": "vague"},
+            {"kind": "judge", "by": "judge 2 (judge_1)", "reason": "vague"}]
+    }  # fmt: skip
+
+
+def test_a_word_diff_gives_both_texts_back() -> None:
+    pieces = word_diff("I met him in 2015 at a picnic.", "I met him on March 22, 2015 at a picnic.")
+    assert "".join(p.text for p in pieces if p.kind != "added") == "I met him in 2015 at a picnic."
+    assert "".join(p.text for p in pieces if p.kind != "removed") == "I met him on March 22, 2015 at a picnic."
+    assert [(p.kind, p.text) for p in pieces if p.kind != "same"] == [("removed", "in "), ("added", "on March 22, ")]
+
+
+def test_the_cited_passage_is_marked_on_its_page_despite_line_breaks() -> None:
+    page = "POLICE REPORT\nThe victim stated that\nher husband pushed her. Officer noted bruises.\nEnd."
+    segments = highlight(page, "The victim stated that her husband pushed her. Officer noted bruises.")
+    assert [s.text for s in segments if s.marked] == [
+        "The victim stated that\nher husband pushed her. Officer noted bruises."
+    ]
+    assert "".join(s.text for s in segments) == page
+
+
+def test_an_edit_keeps_what_unchanged_sentences_knew() -> None:
+    before = [{"text": "I met him in 2015.", "facts": ["F1"], "chunks": [3], "flags": [], "bertscore": 0.8}]
+    after = resentence("I met him in 2015. We married in June.", before)
+    assert after[0] is before[0]
+    assert after[1]["text"] == "We married in June." and after[1]["facts"] == []
+    assert after[1]["flags"][0]["kind"] == "edited"
