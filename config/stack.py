@@ -123,7 +123,8 @@ class Stack:
         self.spawn(f"modelhost-{host}", [sys.executable, "manage.py", "modelhost", "--host", host])
         wait_for(lambda: port_open(parsed.hostname or "127.0.0.1", parsed.port or 8790), 60, f"model host {host}")
 
-    def start_worker(self, name: str, queues: list[str], concurrency: int) -> None:
+    def start_worker(self, name: str, queues: list[str], concurrency: int, include: tuple[str, ...] = ()) -> None:
+        """`include`: more task modules to load (tests add their own)."""
         self.spawn(
             f"worker-{name}",
             [
@@ -134,6 +135,7 @@ class Stack:
                 "--prefetch-multiplier", "1",
                 "-l", "INFO",
                 "--without-gossip", "--without-mingle",
+                *(["--include", ",".join(include)] if include else []),
             ],
         )  # fmt: skip
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.conf import settings
 from django.db import transaction
 
 from llmops.models import Host, HostKind, LLMModel, Route, RouteEntry
@@ -85,6 +86,7 @@ def parse_catalog(text: str) -> dict[str, Any]:
         for key in ("first_token_timeout_s", "stall_timeout_s", "total_timeout_s"):
             if model[key] <= 0:
                 raise CatalogError(f"{where}: `{key}` must be positive")
+        _check_visibility(model, where)
         model_names.add(model["name"])
     for route, names in routes.items():
         if not isinstance(names, list) or not names:
@@ -93,6 +95,18 @@ def parse_catalog(text: str) -> dict[str, Any]:
             if name not in model_names:
                 raise CatalogError(f"routes.{route}: model {name!r} is not defined under models")
     return {"hosts": hosts, "models": models, "routes": routes}
+
+
+def _check_visibility(model: dict[str, Any], where: str) -> None:
+    """Redis gives an unacknowledged message to another worker after the visibility timeout: a call still
+    running past it would run twice. The timeout must be at least twice the call's hard time limit."""
+    hard = int(model["total_timeout_s"]) + settings.LLMOPS_HARD_LIMIT_MARGIN_S
+    visibility = int(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600))
+    if visibility < 2 * hard:
+        raise CatalogError(
+            f"{where}: its hard time limit is {hard}s, so AFFIANT_VISIBILITY_TIMEOUT_S ({visibility}s) must be "
+            f"at least {2 * hard}s (twice it), or a running call would be delivered to a second worker"
+        )
 
 
 @transaction.atomic

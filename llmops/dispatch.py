@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from llmops.models import CallStatus, LLMCall
-from llmops.runner import Outcome, execute_call
+from llmops.runner import NO_WORKER, Outcome, WorkerRef, execute_call
 
 # A token may find its pick taken by another worker of the host; it tries again this many times.
 _CLAIM_ATTEMPTS = 5
@@ -42,12 +42,12 @@ def pick_next_call(host_id: int) -> int | None:
     return int(oldest[0])
 
 
-def run_next_call(host_id: int) -> Outcome | None:
+def run_next_call(host_id: int, worker: WorkerRef = NO_WORKER) -> Outcome | None:
     for _ in range(_CLAIM_ATTEMPTS):
         call_id = pick_next_call(host_id)
         if call_id is None:
             return None
-        outcome = execute_call(call_id)
+        outcome = execute_call(call_id, worker)
         if outcome is not None:
             return outcome
     return None

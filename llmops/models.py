@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from django.db import models
 
+from config.append_only import AppendOnlyModel, AppendOnlyQuerySet
+
 
 class HostKind(models.TextChoices):
     LLAMACPP = "llamacpp", "Managed llama.cpp"
@@ -146,6 +148,11 @@ class LLMCall(models.Model):
     queued_at = models.DateTimeField(auto_now_add=True)
     not_before = models.DateTimeField(null=True, blank=True, help_text="A retry's backoff: not to start before")
     started_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="The Celery worker that took the call")
+    worker_pid = models.PositiveIntegerField(null=True, blank=True, help_text="That worker's main process")
+    worker_child_pid = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The pool process that ran it, a child of the main process"
+    )
     first_token_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -309,19 +316,65 @@ class GpuSample(models.Model):
         return f"gpu {self.gpu_index} of {self.host_id} at {self.at}"
 
 
-class OpsAction(models.Model):
-    """An ops admin's action on the machinery (unload, restart, circuit reset). Rows are only inserted."""
+OUTCOME_MAX_LENGTH = 300
+
+
+class OpsActionQuerySet(AppendOnlyQuerySet["OpsAction"]):
+    def record_outcome(self, action_id: int, outcome: str) -> bool:
+        """Fill in what an action came to, once; False when it was filled in already (a redelivered task).
+
+        The one write an ops action's row ever gets: the database trigger (migration 0009) allows an
+        UPDATE only when it sets an empty outcome and changes nothing else.
+        """
+        unfilled = self.filter(pk=action_id, outcome="")
+        return models.QuerySet.update(unfilled, outcome=outcome[:OUTCOME_MAX_LENGTH]) == 1
+
+
+class OpsAction(AppendOnlyModel):
+    """An ops admin's action on the machinery (unload, restart, circuit reset). Rows are only inserted.
+
+    The actor, host and model of a row cannot be deleted (PROTECT), as for the calls a model made. Only
+    the outcome is written later, once, when the action has run (`record_outcome`).
+    """
 
     actor = models.ForeignKey("auth.User", on_delete=models.PROTECT, null=True, related_name="+")
     at = models.DateTimeField(auto_now_add=True)
     action = models.CharField(max_length=30)
-    host = models.ForeignKey(Host, on_delete=models.SET_NULL, null=True, related_name="+")
-    model = models.ForeignKey(LLMModel, on_delete=models.SET_NULL, null=True, related_name="+")
+    host = models.ForeignKey(Host, on_delete=models.PROTECT, null=True, related_name="+")
+    model = models.ForeignKey(LLMModel, on_delete=models.PROTECT, null=True, related_name="+")
     ip = models.GenericIPAddressField(null=True)
-    outcome = models.CharField(max_length=300, blank=True, help_text="Filled in when the action has run")
+    outcome = models.CharField(
+        max_length=OUTCOME_MAX_LENGTH, blank=True, help_text="Filled in once, when the action has run"
+    )
+
+    objects = OpsActionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_id}"
+
+
+class TaskDelivery(models.Model):
+    """A Celery task message that a worker started and has not finished: counted each time it is
+    delivered, removed when it ends. One left behind by a killed worker counts up with each
+    redelivery; past AFFIANT_TASK_MAX_DELIVERIES it is quarantined (kept here, not run again) instead
+    of killing worker after worker. Only the ids among its arguments are kept: arguments may be private.
+    """
+
+    task_id = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=200)
+    ids = models.JSONField(default=list, blank=True, help_text="The integer arguments (object ids), for ops")
+    deliveries = models.PositiveIntegerField(default=1)
+    first_at = models.DateTimeField(auto_now_add=True)
+    last_at = models.DateTimeField(auto_now=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker that took the last delivery")
+    quarantined_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_at", "-id"]
+        indexes = [models.Index(fields=["quarantined_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.task_id}, delivered {self.deliveries} times"

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -39,19 +40,71 @@ class Outcome:
     next_call_id: int | None = None
 
 
-def claim_call(call_id: int) -> LLMCall | None:
+@dataclass(frozen=True)
+class WorkerRef:
+    """Which worker process runs a call: Celery's worker name and its main process's pid, which its
+    heartbeat also reports, so the reconciler knows a call is orphaned the moment the worker restarts;
+    and the pool process (child) that runs it, so a redelivery knows the moment that child was killed."""
+
+    name: str = ""
+    pid: int | None = None
+    child_pid: int | None = None
+
+
+# Calls run outside a Celery worker (tests, `manage.py llmcall`) belong to no worker.
+NO_WORKER = WorkerRef()
+
+
+def claim_call(call_id: int, worker: WorkerRef = NO_WORKER) -> LLMCall | None:
     """Queued → running for exactly one worker; a redelivered message finds nothing to do."""
     claimed = LLMCall.objects.filter(pk=call_id, status=CallStatus.QUEUED).update(
-        status=CallStatus.RUNNING, started_at=timezone.now()
+        status=CallStatus.RUNNING,
+        started_at=timezone.now(),
+        worker=worker.name[:200],
+        worker_pid=worker.pid,
+        worker_child_pid=worker.child_pid,
     )
     if claimed != 1:
+        end_if_child_killed(call_id, worker)
         return None
     return LLMCall.objects.select_related("model__host", "host", "route").get(pk=call_id)
 
 
-def execute_call(call_id: int) -> Outcome | None:
+def end_if_child_killed(call_id: int, worker: WorkerRef) -> None:
+    """A late-acknowledged message comes back to its worker when the pool child running it dies
+    (kill -9, the OOM killer). If this worker's main process took the call and the child that ran it
+    is gone, the call is over: it ends as `worker_lost` now, and is retried, instead of waiting for the
+    reconciler's deadline. A child still alive (a message redelivered for another reason) is left alone."""
+    if worker.pid is None or worker.child_pid is None:
+        return
+    call = (
+        LLMCall.objects.select_related("model__host", "host", "route")
+        .filter(pk=call_id, status=CallStatus.RUNNING, worker=worker.name[:200], worker_pid=worker.pid)
+        .first()
+    )
+    if call is None or call.worker_child_pid is None or _is_child_alive(call.worker_child_pid, worker):
+        return
+    finish_failed(
+        call,
+        kind=HangKind.WORKER_LOST,
+        message="the worker process running this call was killed",
+        detected_after_s=(timezone.now() - (call.started_at or call.queued_at)).total_seconds(),
+        transient=True,
+    )
+
+
+def _is_child_alive(pid: int, worker: WorkerRef) -> bool:
+    if pid == worker.child_pid:
+        return False  # this very process now: the one that had the pid before is gone
+    try:
+        return psutil.Process(pid).ppid() == worker.pid
+    except psutil.Error:
+        return False
+
+
+def execute_call(call_id: int, worker: WorkerRef = NO_WORKER) -> Outcome | None:
     """Run a queued call on its model. Returns None when the call was not queued (already taken)."""
-    call = claim_call(call_id)
+    call = claim_call(call_id, worker)
     if call is None:
         return None
     spec = spec_for(call.model)

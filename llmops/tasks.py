@@ -1,22 +1,28 @@
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from billiard.einfo import ExceptionInfo
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import task_failure, worker_ready
 
 from llmops.models import Host, LLMModel, OpsAction
 from llmops.residency import start_heartbeat
-from llmops.runner import execute_call, handle_hard_limit
+from llmops.runner import WorkerRef, execute_call, handle_hard_limit
 
 
 # Late ack with reject-on-worker-lost: a call whose child dies is redelivered, and the claim in
 # execute_call makes the redelivery a no-op if the call had already been taken.
-@shared_task(name="llmops.run_llm_call", acks_late=True, reject_on_worker_lost=True)
-def run_llm_call_task(call_id: int) -> None:
-    execute_call(call_id)
+@shared_task(name="llmops.run_llm_call", acks_late=True, reject_on_worker_lost=True, bind=True)
+def run_llm_call_task(self: Task, call_id: int) -> None:
+    execute_call(call_id, this_worker(self))
+
+
+def this_worker(task: Task) -> WorkerRef:
+    # A prefork child's parent is the worker's main process: the pid its heartbeat reports.
+    return WorkerRef(name=str(task.request.hostname or ""), pid=os.getppid(), child_pid=os.getpid())
 
 
 @task_failure.connect(sender=run_llm_call_task)
@@ -61,10 +67,8 @@ def unload_model_task(model_id: int, action_id: int | None = None) -> None:
         return
     result = unload_model(model)
     if action_id is not None:
-        OpsAction.objects.filter(pk=action_id).update(
-            outcome=f"{'unloaded' if result.unloaded else 'not unloaded'}: {result.detail} ({result.seconds:.1f}s)"[
-                :300
-            ]
+        OpsAction.objects.record_outcome(
+            action_id, f"{'unloaded' if result.unloaded else 'not unloaded'}: {result.detail} ({result.seconds:.1f}s)"
         )
 
 
@@ -77,14 +81,14 @@ def restart_host_task(host_id: int, action_id: int | None = None) -> None:
         return
     exit_code = run_restart_command(host)
     if action_id is not None:
-        OpsAction.objects.filter(pk=action_id).update(outcome=f"restart command exited {exit_code}")
+        OpsAction.objects.record_outcome(action_id, f"restart command exited {exit_code}")
 
 
-@shared_task(name="llmops.run_next_call", acks_late=True, reject_on_worker_lost=True)
-def run_next_call_task(host_id: int) -> None:
+@shared_task(name="llmops.run_next_call", acks_late=True, reject_on_worker_lost=True, bind=True)
+def run_next_call_task(self: Task, host_id: int) -> None:
     from llmops.dispatch import run_next_call
 
-    run_next_call(host_id)
+    run_next_call(host_id, this_worker(self))
 
 
 @task_failure.connect(sender=run_next_call_task)

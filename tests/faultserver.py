@@ -101,6 +101,9 @@ class FaultServer:
         # Paths of the tokenize endpoints this host offers (llama.cpp: /tokenize; llama-cpp-python:
         # /extras/tokenize); each answers one token per whitespace-separated word.
         self.tokenize_paths: set[str] = {"/tokenize"}
+        # When set, the OpenAI chat endpoint answers what this returns for the request's body (sent in
+        # small pieces), instead of the fixed sentence: tests that need a schema-shaped answer.
+        self.responder: Callable[[dict[str, Any]], str] | None = None
         self.stopping = threading.Event()
         self._lock = threading.Condition()
         self._state = _State()
@@ -443,7 +446,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._start_chunked("text/event-stream")
         self._chunk(": keep-alive comment, as OpenRouter sends\n\n")
         count = 0
-        for text in self._tokens(fault, budget, model):
+        scripted = self.owner.responder(body) if self.owner.responder is not None else None
+        pieces = self._pieces(scripted, fault) if scripted is not None else self._tokens(fault, budget, model)
+        for text in pieces:
             if text is None:
                 return
             delta = {"role": "assistant", "content": text} if count == 0 else {"content": text}
@@ -502,6 +507,13 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "slow_load":
             return not self._wait(fault.load_seconds)
         return True
+
+    def _pieces(self, answer: str, fault: Fault) -> Iterator[str | None]:
+        for start in range(0, len(answer), 16):
+            if fault.token_gap_s and start and self._wait(fault.token_gap_s):
+                yield None
+                return
+            yield answer[start : start + 16]
 
     def _tokens(self, fault: Fault, budget: int, model: str) -> Iterator[str | None]:
         """The answer's pieces as the fault shapes them; None means the stream must end now."""

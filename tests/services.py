@@ -31,7 +31,10 @@ if "REDIS_URL" not in os.environ and _answers(6379):
 os.environ.setdefault("AFFIANT_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test"))
 # Short drafts keep the real model's part of the suite quick on two cores.
 os.environ.setdefault("AFFIANT_DRAFT_SECTIONS", "introduction,how_we_met")
-os.environ.setdefault("AFFIANT_DRAFT_MAX_TOKENS", "48")
+os.environ.setdefault("AFFIANT_FACT_MAX_CHARS", "90")
+os.environ.setdefault("AFFIANT_SENTENCE_MAX_CHARS", "110")
+# Calls orphaned by a killed worker are found within seconds, not the production half-minute.
+os.environ.setdefault("LLMOPS_RECONCILE_S", "3")
 # The tests' model host listens beside, not on, the port `make run` uses.
 os.environ.setdefault("LLAMACPP_CONTROL_URL", "http://127.0.0.1:8791")
 # Playwright's sync API runs an event loop in the test thread; the ORM calls in the same test are safe.

@@ -3,6 +3,8 @@
 with TcpProxy(upstream_port) as proxy:
     proxy.freeze_after(2000)   # pass this many bytes from upstream, then hold the rest
     ... point a client at proxy.port ...
+    proxy.black_hole.set()     # nothing passes either way, new connections are accepted and left silent
+    proxy.black_hole.clear()   # and everything flows again
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class TcpProxy:
         self._freeze_after: int | None = None
         self._lock = threading.Lock()
         self.frozen = threading.Event()
+        self.black_hole = threading.Event()
         self._sockets: list[socket.socket] = []
 
     def freeze_after(self, downstream_bytes: int) -> None:
@@ -56,11 +59,20 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        while self.black_hole.is_set() and not self._stop.is_set():
+            self._stop.wait(0.1)
+        try:
             upstream = socket.create_connection(self.upstream)
-            with self._lock:
-                self._sockets += [client, upstream]
-                budget = self._freeze_after
-            threading.Thread(target=self._pump, args=(client, upstream, budget), daemon=True).start()
+        except OSError:
+            client.close()
+            return
+        with self._lock:
+            self._sockets += [client, upstream]
+            budget = self._freeze_after
+        self._pump(client, upstream, budget)
 
     def _pump(self, client: socket.socket, upstream: socket.socket, budget: int | None) -> None:
         try:
@@ -75,6 +87,9 @@ class TcpProxy:
     def _forward(self, client: socket.socket, upstream: socket.socket, budget: int | None) -> None:
         passed = 0
         while not self._stop.is_set():
+            if self.black_hole.is_set():
+                self._stop.wait(0.1)
+                continue
             readable, _, _ = select.select([client, upstream], [], [], 0.1)
             for sock in readable:
                 try:

@@ -59,6 +59,10 @@ def test_editing_the_file_updates_the_rows(tmp_path: Path) -> None:
         (("context_length: 8192", "context_length: 256"), "max_output_tokens must be smaller"),
         (("stall_timeout_s: 10", "stall_timeout_s: ten"), "`stall_timeout_s` has the wrong type"),
         (("remote_name: gemma-3-270m, ", ""), "missing `remote_name`"),
+        (
+            ("total_timeout_s: 300", "total_timeout_s: 3000"),
+            r"AFFIANT_VISIBILITY_TIMEOUT_S \(3600s\) must be at least 6090s",
+        ),
     ],
 )
 def test_a_malformed_catalog_is_refused_with_where_and_why(change: tuple[str, str], message: str) -> None:

@@ -46,12 +46,12 @@ PROVIDERS: dict[str, Callable[[], Provider]] = {"ollama": OllamaProvider, "opena
 CHAT_PATHS = {"ollama": "/api/chat", "openai": "/v1/chat/completions"}
 
 
-def model_spec(server: FaultServer, api: str, **changes: Any) -> ModelSpec:
+def model_spec(server: FaultServer | None, api: str, **changes: Any) -> ModelSpec:
     fields: dict[str, Any] = {
         "name": "m",
         "host_name": "faults",
         "host_kind": api,
-        "host_url": server.url,
+        "host_url": server.url if server else "",
         "remote_name": "m",
         "context_length": 8192,
         "max_output_tokens": 256,
@@ -225,6 +225,27 @@ def test_openai_request_carries_response_format_bearer_key_and_extra_headers(
         "json_schema": {"name": "response", "schema": SCHEMA, "strict": True},
     }
     assert [m["content"] for m in sent.body["messages"]] == ["You write affidavits.", PROMPT]
+    assert "provider" not in sent.body  # OpenRouter's own field: other servers may refuse it
+
+
+@pytest.mark.parametrize(
+    ("url", "openrouter"),
+    [
+        ("https://openrouter.ai/api", True),
+        ("https://eu.openrouter.ai/api/v1", True),
+        ("https://openrouter.ai.example.com/api", False),
+        ("http://gpu1:8000", False),
+    ],
+)
+def test_requests_to_openrouter_deny_data_collection_and_require_zero_retention(url: str, openrouter: bool) -> None:
+    from llmops.providers.openai import request_body
+
+    spec = model_spec(None, "openai", host_url=url, external=True)
+    body = request_body(spec, ask())
+    if openrouter:
+        assert body["provider"] == {"data_collection": "deny", "zdr": True, "require_parameters": True}
+    else:
+        assert "provider" not in body
 
 
 def test_openai_host_url_ending_in_v1_is_not_doubled(fault_server: FaultServer) -> None:

@@ -470,7 +470,7 @@ def test_the_hard_time_limit_handler_fails_a_call_left_running_and_only_once(
 # --- the reconciler ----------------------------------------------------------------------------
 
 
-def test_a_call_left_running_by_a_dead_worker_is_ended_as_worker_lost_and_failed_over(
+def test_a_call_left_running_by_a_dead_worker_is_ended_as_worker_lost_and_retried(
     route: Route, sent: dict[str, list[Any]], django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from datetime import timedelta
@@ -497,8 +497,81 @@ def test_a_call_left_running_by_a_dead_worker_is_ended_as_worker_lost_and_failed
     recent.refresh_from_db()
     assert (dead.status, dead.error_kind) == (CallStatus.FAILED, "worker_lost")
     assert recent.status == CallStatus.RUNNING  # still within its limits
-    assert HangEvent.objects.get(call=dead).action == "failed_over"
-    assert [pk for pk, _ in sent["dispatched"]] == [LLMCall.objects.get(failed_over_from=dead).pk]
+    # Not the model's fault: the same model is asked again (after the usual backoff).
+    assert HangEvent.objects.get(call=dead).action == "retried"
+    again = LLMCall.objects.get(failed_over_from=dead)
+    assert again.model_id == dead.model_id
+    assert [pk for pk, _ in sent["dispatched"]] == [again.pk]
+
+
+def test_a_call_whose_worker_restarted_or_went_silent_is_lost_at_once(
+    route: Route, sent: dict[str, list[Any]], django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from llmops.models import WorkerHeartbeat
+    from llmops.reconcile import reconcile_calls
+
+    settings.AFFIANT_HEARTBEAT_LOST_S = 30
+    now = timezone.now()
+    host = route.ordered_models()[0].host
+    for name, pid, at in (("gpu@restarted", 200, now), ("gpu@silent", 300, now - timedelta(seconds=60)),
+                          ("gpu@alive", 400, now)):  # fmt: skip
+        WorkerHeartbeat.objects.create(host=host, worker=name, pid=pid, at=at, started_at=now)
+    calls = {}
+    for name, pid in (("gpu@restarted", 100), ("gpu@silent", 300), ("gpu@alive", 400), ("api@box", 500)):
+        call = _request(route)
+        LLMCall.objects.filter(pk=call.pk).update(
+            status=CallStatus.RUNNING, started_at=now - timedelta(seconds=10), worker=name, worker_pid=pid
+        )
+        calls[name] = call
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reconcile_calls().lost == 2
+    status = {name: LLMCall.objects.get(pk=c.pk).error_kind for name, c in calls.items()}
+    assert status == {"gpu@restarted": "worker_lost", "gpu@silent": "worker_lost", "gpu@alive": "", "api@box": ""}
+
+
+def test_a_redelivery_after_its_pool_child_was_killed_ends_the_call_at_once_and_retries_it(
+    route: Route, sent: dict[str, list[Any]], django_capture_on_commit_callbacks: Any
+) -> None:
+    """The main process (this test's parent pid) took the call in a child that is gone; its message
+    comes back: the call ends as worker_lost and is retried on the same model, without waiting for the
+    reconciler. A redelivery while the child that runs the call is alive leaves it alone."""
+    import os
+    import subprocess
+
+    from llmops.runner import WorkerRef, execute_call
+
+    main_pid = os.getpid()  # stands in for the worker's main process; its children are our pool
+    alive = subprocess.Popen(["sleep", "30"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    try:
+        killed, running = _request(route), _request(route)
+        for call, child in ((killed, dead.pid), (running, alive.pid)):
+            LLMCall.objects.filter(pk=call.pk).update(
+                status=CallStatus.RUNNING, worker="gpu@box", worker_pid=main_pid, worker_child_pid=child
+            )
+        redelivered_in = WorkerRef(name="gpu@box", pid=main_pid, child_pid=alive.pid + 100000)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert execute_call(killed.pk, redelivered_in) is None
+            assert execute_call(running.pk, redelivered_in) is None
+        killed.refresh_from_db()
+        running.refresh_from_db()
+        assert (killed.status, killed.error_kind) == (CallStatus.FAILED, "worker_lost")
+        assert HangEvent.objects.get(call=killed).action == "retried"
+        again = LLMCall.objects.get(failed_over_from=killed)
+        assert again.model_id == killed.model_id and again.status == CallStatus.QUEUED
+        assert running.status == CallStatus.RUNNING  # its child still runs it
+        other_worker = WorkerRef(name="gpu@other", pid=main_pid + 1, child_pid=5)
+        assert execute_call(running.pk, other_worker) is None
+        running.refresh_from_db()
+        assert running.status == CallStatus.RUNNING  # not this worker's call to judge
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_a_call_queued_too_long_is_sent_again(route: Route, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
