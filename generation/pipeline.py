@@ -114,16 +114,22 @@ def do_start_run(*, case: Case, created_by: User | None, template_key: str | Non
     return run
 
 
+def _lock_latest_unapproved(run: DeclarationRun, *, none: str) -> tuple[DeclarationRun, DraftVersion]:
+    """The run, locked, and its latest version, which must exist and not be approved (frozen)."""
+    locked = DeclarationRun.objects.select_for_update().get(pk=run.pk)
+    latest = locked.latest_version()
+    if latest is None:
+        raise VersionFrozen(none)
+    if latest.approved_at is not None:
+        raise VersionFrozen(f"Version {latest.number} is approved and frozen; it can no longer be changed.")
+    return locked, latest
+
+
 @transaction.atomic
 def do_regenerate_section(*, run: DeclarationRun, key: str, created_by: User) -> DeclarationRun:
     """Draft one section again, through all five stages, as a small run of its own; when it ends its
     section replaces that of the run's latest version, as a new version."""
-    locked = DeclarationRun.objects.select_for_update().get(pk=run.pk)
-    latest = locked.latest_version()
-    if latest is None:
-        raise VersionFrozen("There is no draft yet: wait for the run to finish.")
-    if latest.approved_at is not None:
-        raise VersionFrozen(f"Version {latest.number} is approved and frozen; it can no longer be changed.")
+    locked, latest = _lock_latest_unapproved(run, none="There is no draft yet: wait for the run to finish.")
     section = latest.sections.filter(key=key).first()
     if section is None:
         raise VersionFrozen("That section is not part of this draft.")
@@ -615,12 +621,7 @@ def _copy_version(
 def do_save_version(*, run: DeclarationRun, texts: dict[str, str], created_by: User, note: str = "") -> DraftVersion:
     """Save an edit as the next version; earlier versions stay exactly as they were. A sentence the
     attorney left as it was keeps its citations and flags; new wording is marked as the attorney's."""
-    locked = DeclarationRun.objects.select_for_update().get(pk=run.pk)
-    latest = locked.latest_version()
-    if latest is None:
-        raise VersionFrozen("There is no draft to edit yet.")
-    if latest.approved_at is not None:
-        raise VersionFrozen(f"Version {latest.number} is approved and frozen; it can no longer be edited.")
+    locked, latest = _lock_latest_unapproved(run, none="There is no draft to edit yet.")
     replace = {}
     for section in latest.sections.all():
         if section.key in texts and texts[section.key].strip() != section.text.strip():

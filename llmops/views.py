@@ -32,6 +32,7 @@ from llmops.models import (
     ManagedProcess,
     OpsAction,
     ProcessStatus,
+    TaskDelivery,
     WorkerHeartbeat,
 )
 from llmops.queues import queue_depths
@@ -113,6 +114,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "charts": _memory_charts(now, hours=24 if request.GET.get("memory") == "day" else 1),
         "memory_window": "day" if request.GET.get("memory") == "day" else "hour",
         "actions": OpsAction.objects.select_related("actor", "host", "model")[:10],
+        "quarantined": TaskDelivery.objects.filter(quarantined_at__isnull=False).order_by("-quarantined_at")[:20],
+        "max_deliveries": settings.AFFIANT_TASK_MAX_DELIVERIES,
         "now": now,
     }
     return render(request, "llmops/dashboard.html", context)

@@ -3,7 +3,7 @@ The same cap through a real worker killed by a poison task: tests/test_crash_saf
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from celery import shared_task
@@ -37,8 +37,7 @@ def test_a_message_delivered_more_than_the_cap_without_ending_is_quarantined_not
 def test_a_task_that_ends_leaves_no_count_and_only_ids_of_its_arguments_are_kept(settings: Any) -> None:
     settings.AFFIANT_TASK_MAX_DELIVERIES = 3
     ran.clear()
-    request = {"id": "t-2", "hostname": "w@box", "called_directly": False, "is_eager": False}
-    count.push_request(**request)
+    cast(Any, count).push_request(id="t-2", hostname="w@box", called_directly=False, is_eager=False)
     try:
         assert count(7, secret="a password") == 7
         assert not TaskDelivery.objects.exists()  # ended: nothing left

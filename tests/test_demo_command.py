@@ -42,6 +42,7 @@ def test_demo_headless_starts_what_it_needs_drafts_and_stops_it_all(tmp_path: Pa
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    print("DEMO", json.dumps(summary))  # the figures README quotes
     assert set(summary) == {
         "run", "status", "sections", "sentences", "cited_sentences", "flagged_sentences", "missing_facts",
         "judges", "bertscore_f1_mean", "words", "llm_calls", "hangs", "seconds",

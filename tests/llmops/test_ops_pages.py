@@ -86,6 +86,21 @@ def test_the_dashboard_shows_workers_gpu_memory_and_no_case_text(
     assert "<polyline" in page  # the last hour's memory chart
 
 
+def test_the_dashboard_lists_quarantined_tasks_with_ids_only(
+    firm_people: dict[str, Any], machinery: dict[str, Any]
+) -> None:
+    from llmops.models import TaskDelivery
+
+    TaskDelivery.objects.create(
+        task_id="abc", name="casework.ingest_document", ids=[42], deliveries=4, worker="default@box",
+        quarantined_at=timezone.now(),
+    )  # fmt: skip
+    TaskDelivery.objects.create(task_id="def", name="llmops.run_llm_call", ids=[7])  # running: not listed
+    page = _client(firm_people, "ops").get(reverse("llmops:dashboard")).content.decode()
+    assert "casework.ingest_document" in page and "default@box" in page and "<td>42</td>" in page
+    assert "llmops.run_llm_call" not in page
+
+
 def test_the_hang_filter_narrows_by_model_kind_stage_and_time(
     firm_people: dict[str, Any], machinery: dict[str, Any]
 ) -> None:
