@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from config.append_only import AppendOnlyModel, AppendOnlyQuerySet
 
@@ -149,6 +150,7 @@ class Document(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     uploaded_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(default=timezone.now, help_text="When it was last sent to a worker to read")
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last started reading it")
     attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker started reading it")
 

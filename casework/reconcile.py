@@ -38,16 +38,27 @@ def reconcile_documents() -> tuple[int, int]:
             )
             continue
         if Document.objects.filter(pk=document.pk, status=DocumentStatus.PROCESSING).update(
-            status=DocumentStatus.QUEUED
+            status=DocumentStatus.QUEUED, queued_at=timezone.now()
         ):
-            from casework.tasks import ingest_document_task
-
-            document_id = document.pk
-            transaction.on_commit(lambda document_id=document_id: ingest_document_task.delay(document_id))  # type: ignore[misc]
+            _send(document.pk)
+            requeued += 1
+    # Queued, and still not taken long after it was sent: its message was lost (a broker restarted
+    # without its data, a connection cut mid-delivery). Sent again; claiming makes a duplicate harmless.
+    for document_id in Document.objects.filter(status=DocumentStatus.QUEUED, queued_at__lt=stale).values_list(
+        "pk", flat=True
+    ):
+        if Document.objects.filter(pk=document_id, status=DocumentStatus.QUEUED).update(queued_at=timezone.now()):
+            _send(document_id)
             requeued += 1
     if requeued or rejected:
         logger.info("documents reconciled", extra={"requeued": requeued, "rejected": rejected})
     return requeued, rejected
+
+
+def _send(document_id: int) -> None:
+    from casework.tasks import ingest_document_task
+
+    transaction.on_commit(lambda: ingest_document_task.delay(document_id))
 
 
 def start_document_reconciler() -> Periodic:

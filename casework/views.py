@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
@@ -282,7 +283,7 @@ def document_retry(request: HttpRequest, case_id: int, document_id: int) -> Http
     if password and role_of(request.user) != Role.ATTORNEY:
         raise Http404
     if document.status in (DocumentStatus.REJECTED, DocumentStatus.NEEDS_PASSWORD):
-        Document.objects.filter(pk=document.pk).update(status=DocumentStatus.QUEUED, error="")
+        Document.objects.filter(pk=document.pk).update(status=DocumentStatus.QUEUED, error="", queued_at=timezone.now())
         transaction.on_commit(lambda: ingest_document_task.delay(document.pk, password=password))
         audit.record(request=request, action="retry", obj=document, case=case)
     return redirect("casework:case_detail", case_id=case.pk)

@@ -117,3 +117,31 @@ def test_an_idle_session_is_signed_out(firm_people: dict[str, Any], settings: An
     response = client.get(url)
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     assert client.get(url).status_code == 302  # signed out, not just bounced once
+
+
+def test_signing_in_gives_a_new_session_key(firm_people: dict[str, Any]) -> None:
+    """A session key planted before sign-in (session fixation) is worth nothing after it."""
+    from django.test import Client
+
+    client = Client()
+    client.get(reverse("login"))  # an anonymous session, as an attacker could plant
+    session = client.session
+    session["planted"] = True
+    session.save()
+    before = str(session.session_key)
+    response = client.post(
+        reverse("login"), {"username": firm_people["attorney"].username, "password": "a-long-test-password-1"}
+    )
+    assert response.status_code == 302
+    after = client.cookies[settings_session_cookie()].value
+    assert after and after != before
+    planted = Client()
+    planted.cookies[settings_session_cookie()] = before
+    url = reverse("casework:case_detail", args=[firm_people["case"].pk])
+    assert planted.get(url).status_code == 302  # the old key is not signed in
+
+
+def settings_session_cookie() -> str:
+    from django.conf import settings
+
+    return str(settings.SESSION_COOKIE_NAME)

@@ -16,6 +16,7 @@ from casework.models import AuditEvent, Document, DocumentStatus
 from casework.pdfgen import text_pdf
 from casework.uploads import do_store_upload
 from config.append_only import AppendOnlyError
+from tests.append_only import append_only_triggers, refused, triggers_on
 from tests.generation.test_versions import drafted_run
 
 pytestmark = pytest.mark.django_db
@@ -44,40 +45,19 @@ def _event(people: dict[str, Any]) -> AuditEvent:
     )
 
 
-def _refused(sql: str, params: list[Any]) -> bool:
-    """Whether the database refuses the statement (in a savepoint, so the test's transaction goes on)."""
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-    except IntegrityError:
-        return True
-    return False
-
-
 # --- the database refuses -------------------------------------------------------------------------
 
 
 def test_the_audit_table_has_its_append_only_triggers() -> None:
-    if connection.vendor == "postgresql":
-        sql = "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal"
-        params: list[Any] = [TABLE]
-    else:
-        sql, params = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s", [TABLE]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = sorted(row[0] for row in cursor.fetchall())
-    expected = (
-        [f"{TABLE}_append_only"] if connection.vendor == "postgresql" else [f"{TABLE}_no_delete", f"{TABLE}_no_update"]
-    )
-    assert names == expected
+    assert triggers_on(TABLE) == append_only_triggers(TABLE)
 
 
 def test_raw_sql_cannot_update_or_delete_an_audit_row(firm_people: dict[str, Any]) -> None:
     event = _event(firm_people)
-    assert _refused("UPDATE casework_auditevent SET action = %s WHERE id = %s", ["nothing", event.pk])
-    assert _refused("UPDATE casework_auditevent SET ip = NULL WHERE id = %s", [event.pk])
-    assert _refused("DELETE FROM casework_auditevent WHERE id = %s", [event.pk])
-    assert _refused("DELETE FROM casework_auditevent", [])
+    assert refused("UPDATE casework_auditevent SET action = %s WHERE id = %s", ["nothing", event.pk])
+    assert refused("UPDATE casework_auditevent SET ip = NULL WHERE id = %s", [event.pk])
+    assert refused("DELETE FROM casework_auditevent WHERE id = %s", [event.pk])
+    assert refused("DELETE FROM casework_auditevent", [])
     assert AuditEvent.objects.filter(pk=event.pk, action="view", ip="10.0.0.1").exists()
 
 

@@ -204,3 +204,28 @@ def test_a_document_left_half_read_is_read_again_then_set_aside_after_three_trie
     ingest_document(retry.pk)
     retry.refresh_from_db()
     assert retry.attempts == 2 and retry.status == DocumentStatus.INDEXED
+
+
+@pytest.mark.django_db
+def test_a_document_queued_whose_message_was_lost_is_sent_again_once_per_period(
+    firm_people: dict[str, Any], django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from casework.reconcile import reconcile_documents
+
+    sent: list[int] = []
+    monkeypatch.setattr("casework.tasks.ingest_document_task.delay", lambda document_id: sent.append(document_id))
+    lost = _store(firm_people["case"], FOUR_PAGES)
+    waiting = _store(firm_people["case"], IMAGE_ONLY)
+    Document.objects.filter(pk=lost.pk).update(queued_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reconcile_documents() == (1, 0)
+        assert reconcile_documents() == (0, 0)  # sent just now: not again until another period passes
+    assert sent == [lost.pk]  # the one sent a moment ago is still on its way
+    ingest_document(lost.pk)
+    lost.refresh_from_db()
+    assert lost.status == DocumentStatus.INDEXED and lost.attempts == 1
+    assert Document.objects.get(pk=waiting.pk).status == DocumentStatus.QUEUED

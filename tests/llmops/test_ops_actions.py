@@ -3,13 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, QuerySet
 from django.test import Client
 from django.urls import reverse
 
 from config.append_only import AppendOnlyError
 from llmops.models import Host, LLMModel, OpsAction
+from tests.append_only import append_only_triggers, refused, triggers_on
 
 pytestmark = pytest.mark.django_db
 
@@ -38,27 +39,8 @@ def _action(people: dict[str, Any], machinery: dict[str, Any]) -> OpsAction:
     )
 
 
-def _refused(sql: str, params: list[Any]) -> bool:
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-    except IntegrityError:
-        return True
-    return False
-
-
 def test_the_ops_action_table_has_its_append_only_triggers() -> None:
-    if connection.vendor == "postgresql":
-        sql = "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal"
-    else:
-        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [TABLE])
-        names = sorted(row[0] for row in cursor.fetchall())
-    expected = (
-        [f"{TABLE}_append_only"] if connection.vendor == "postgresql" else [f"{TABLE}_no_delete", f"{TABLE}_no_update"]
-    )
-    assert names == expected
+    assert triggers_on(TABLE) == append_only_triggers(TABLE)
 
 
 @pytest.mark.parametrize(
@@ -81,9 +63,9 @@ def test_each_ops_action_writes_exactly_one_row_with_who_and_where(
 
 def test_raw_sql_cannot_change_or_delete_an_ops_action(firm_people: dict[str, Any], machinery: dict[str, Any]) -> None:
     action = _action(firm_people, machinery)
-    assert _refused("UPDATE llmops_opsaction SET action = %s WHERE id = %s", ["restart", action.pk])
-    assert _refused("UPDATE llmops_opsaction SET outcome = %s, ip = NULL WHERE id = %s", ["done", action.pk])
-    assert _refused("DELETE FROM llmops_opsaction WHERE id = %s", [action.pk])
+    assert refused("UPDATE llmops_opsaction SET action = %s WHERE id = %s", ["restart", action.pk])
+    assert refused("UPDATE llmops_opsaction SET outcome = %s, ip = NULL WHERE id = %s", ["done", action.pk])
+    assert refused("DELETE FROM llmops_opsaction WHERE id = %s", [action.pk])
     assert OpsAction.objects.filter(pk=action.pk, action="unload", ip="10.0.0.1", outcome="").exists()
 
 
@@ -93,8 +75,8 @@ def test_the_outcome_is_filled_in_once_and_never_rewritten(
     action = _action(firm_people, machinery)
     assert OpsAction.objects.record_outcome(action.pk, "unloaded: gone (1.2s)")
     assert not OpsAction.objects.record_outcome(action.pk, "a second worker's account")  # a redelivered task
-    assert _refused("UPDATE llmops_opsaction SET outcome = %s WHERE id = %s", ["rewritten", action.pk])
-    assert _refused("UPDATE llmops_opsaction SET outcome = %s WHERE id = %s", ["", action.pk])
+    assert refused("UPDATE llmops_opsaction SET outcome = %s WHERE id = %s", ["rewritten", action.pk])
+    assert refused("UPDATE llmops_opsaction SET outcome = %s WHERE id = %s", ["", action.pk])
     assert OpsAction.objects.get(pk=action.pk).outcome == "unloaded: gone (1.2s)"
 
 
