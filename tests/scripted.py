@@ -6,7 +6,10 @@ name of the property (else a neutral phrase). Integers take the top of their ran
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+from django.conf import settings
 
 
 def schema_answer(body: dict[str, Any], strings: dict[str, str]) -> str:
@@ -38,3 +41,37 @@ def stage_of(body: dict[str, Any]) -> str:
         if marker in properties:
             return stage
     return "judge"
+
+
+def answer_from_what_was_sent(body: dict[str, Any]) -> str:
+    """Facts copied from the excerpts, one sentence each; sentences from the first fact; rewrites in the
+    first person: all made of the redacted text the host was sent (placeholders included), as a model would."""
+    text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+    if stage_of(body) == "extract":
+        return json.dumps(extract_answer(body, text))
+    fact_line = re.search(r"^\[F1\] (.+)$", text, re.M)
+    facts = re.search(r"Facts: ([^;\n]+)", text)
+    sentence = clip(fact_line.group(1) if fact_line else "", settings.AFFIANT_SENTENCE_MAX_CHARS)
+    rewrite = re.sub(r"^<PERSON_\d+>", "I", facts.group(1)) if facts else sentence
+    strings = {"text": sentence, "rewrites": clip(rewrite, settings.AFFIANT_SENTENCE_MAX_CHARS)}
+    return schema_answer(body, strings)
+
+
+def extract_answer(body: dict[str, Any], text: str) -> dict[str, Any]:
+    """Each question answered with the next sentence of the excerpts, until they run out (then 0: none)."""
+    sentences = [
+        (int(n), sentence)
+        for n, passage in re.findall(r'^\[(\d+)\] [^\n]*?: "(.+)"$', text, re.M)
+        for sentence in re.split(r"(?<=\.) ", passage)
+    ]
+    needs = [k for k in body["response_format"]["json_schema"]["schema"]["properties"] if k != "other facts"]
+    answer: dict[str, Any] = {}
+    for i, need in enumerate(needs):
+        n, sentence = sentences[i] if i < len(sentences) else (0, "")
+        answer[need] = {"excerpt": n, "fact": clip(sentence, settings.AFFIANT_FACT_MAX_CHARS)}
+    answer["other facts"] = []
+    return answer
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit + 1].rsplit(" ", 1)[0]

@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 import redis
-from django.conf import settings
 from django.test import Client
 
 from casework.intake import CaseInput, PartyInput, do_create_case
@@ -35,7 +34,7 @@ from generation.pipeline import do_start_run, stage_routes
 from llmops.models import CallStatus, Host, LLMCall, LLMModel, Route, RouteEntry
 from tests.conftest import make_user, wait_until
 from tests.faultserver import FaultServer
-from tests.scripted import schema_answer, stage_of
+from tests.scripted import answer_from_what_was_sent, stage_of
 
 pytestmark = pytest.mark.realstack
 
@@ -58,40 +57,6 @@ def leaks(text: str) -> list[str]:
     lowered = text.lower()
     digits = re.sub(r"\D", "", lowered)
     return [c for c in CANARIES if c in lowered or (c.isdigit() and c in digits)]
-
-
-def answer_from_what_was_sent(body: dict[str, Any]) -> str:
-    """Facts copied from the excerpts, one sentence each; sentences from the first fact; rewrites in the
-    first person: all made of the redacted text the host was sent (placeholders included), as a model would."""
-    text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-    if stage_of(body) == "extract":
-        return json.dumps(extract_answer(body, text))
-    fact_line = re.search(r"^\[F1\] (.+)$", text, re.M)
-    facts = re.search(r"Facts: ([^;\n]+)", text)
-    sentence = clip(fact_line.group(1) if fact_line else "", settings.AFFIANT_SENTENCE_MAX_CHARS)
-    rewrite = re.sub(r"^<PERSON_\d+>", "I", facts.group(1)) if facts else sentence
-    strings = {"text": sentence, "rewrites": clip(rewrite, settings.AFFIANT_SENTENCE_MAX_CHARS)}
-    return schema_answer(body, strings)
-
-
-def extract_answer(body: dict[str, Any], text: str) -> dict[str, Any]:
-    """Each question answered with the next sentence of the excerpts, until they run out (then 0: none)."""
-    sentences = [
-        (int(n), sentence)
-        for n, passage in re.findall(r'^\[(\d+)\] [^\n]*?: "(.+)"$', text, re.M)
-        for sentence in re.split(r"(?<=\.) ", passage)
-    ]
-    needs = [k for k in body["response_format"]["json_schema"]["schema"]["properties"] if k != "other facts"]
-    answer: dict[str, Any] = {}
-    for i, need in enumerate(needs):
-        n, sentence = sentences[i] if i < len(sentences) else (0, "")
-        answer[need] = {"excerpt": n, "fact": clip(sentence, settings.AFFIANT_FACT_MAX_CHARS)}
-    answer["other facts"] = []
-    return answer
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit + 1].rsplit(" ", 1)[0]
 
 
 class RedisWatch:
