@@ -248,13 +248,14 @@ AFFIANT_INGEST_MAX_ATTEMPTS = env_int("AFFIANT_INGEST_MAX_ATTEMPTS", 3)
 # OCR image-only pages where Debian's tesseract-ocr is installed.
 AFFIANT_OCR = env_bool("AFFIANT_OCR", True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-# The capped handler goes first: it stops reading at the first file past AFFIANT_MAX_UPLOAD_BYTES, so the
-# handlers after it never hold more than the limit in memory or in a temporary file.
+# An upload never touches the disk in plaintext: no temporary-file handler, and the memory handler takes
+# every request the body limit lets through (the file plus the form around it). The capped handler goes
+# first: it stops reading at the first file past AFFIANT_MAX_UPLOAD_BYTES. Storing encrypts the file whole
+# in memory anyway (Fernet), so this adds no new peak.
+FILE_UPLOAD_MAX_MEMORY_SIZE = AFFIANT_MAX_UPLOAD_BYTES + 64 * 1024  # casework.upload_limit.MULTIPART_ALLOWANCE_BYTES
 FILE_UPLOAD_HANDLERS = [
     "casework.upload_limit.CappedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
-    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
 
 # --- Celery --------------------------------------------------------------------------------

@@ -19,9 +19,6 @@ from config.middleware import RequestBodyLimitMiddleware
 
 pytestmark = pytest.mark.django_db
 
-# In memory (the default for small files), and through a temporary file on disk.
-HANDLED = pytest.mark.parametrize("memory_limit", [5 * 1024 * 1024, 100], ids=["in-memory", "temporary-file"])
-
 
 def _files_under(path: Path) -> list[Path]:
     return [p for p in path.rglob("*") if p.is_file()] if path.exists() else []
@@ -46,11 +43,7 @@ def upload(firm_people: dict[str, Any], settings: Any, tmp_path: Path) -> dict[s
     }
 
 
-@HANDLED
-def test_one_byte_over_the_limit_is_413_and_nothing_is_stored(
-    upload: dict[str, Any], settings: Any, memory_limit: int
-) -> None:
-    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = memory_limit
+def test_one_byte_over_the_limit_is_413_and_nothing_is_stored(upload: dict[str, Any]) -> None:
     response = upload["client"].post(upload["url"], {"file": SimpleUploadedFile("big.pdf", upload["pdf"] + b"\n")})
     assert response.status_code == 413
     page = response.content.decode()
@@ -60,15 +53,36 @@ def test_one_byte_over_the_limit_is_413_and_nothing_is_stored(
     assert _files_under(upload["tmp_dir"]) == []
 
 
-@HANDLED
-def test_a_file_exactly_at_the_limit_is_accepted(upload: dict[str, Any], settings: Any, memory_limit: int) -> None:
-    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = memory_limit
+def test_a_file_exactly_at_the_limit_is_accepted(upload: dict[str, Any], settings: Any) -> None:
     response = upload["client"].post(upload["url"], {"file": SimpleUploadedFile("report.pdf", upload["pdf"])})
     assert response.status_code == 302
     document = Document.objects.get()
     assert document.size == settings.AFFIANT_MAX_UPLOAD_BYTES
     assert len(_files_under(upload["case_dir"])) == 1
     assert _files_under(upload["tmp_dir"]) == []
+
+
+def test_an_upload_at_the_largest_size_allowed_never_touches_the_disk_in_plaintext(
+    firm_people: dict[str, Any], settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the shipped limits (not the fixture's): the whole request, a file of exactly
+    AFFIANT_MAX_UPLOAD_BYTES in its form, is held in memory; no temporary file is made."""
+    from django.core.files import uploadedfile
+
+    def no_temporary_file(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("an upload was written to a temporary file")
+
+    monkeypatch.setattr(uploadedfile.TemporaryUploadedFile, "__init__", no_temporary_file)
+    assert settings.FILE_UPLOAD_MAX_MEMORY_SIZE >= settings.AFFIANT_MAX_UPLOAD_BYTES + MULTIPART_ALLOWANCE_BYTES
+    pdf = text_pdf(["A protective order, granted."])
+    pdf += b"%" + b"0" * (settings.AFFIANT_MAX_UPLOAD_BYTES - len(pdf) - 2) + b"\n"  # a PDF comment as padding
+    assert len(pdf) == settings.AFFIANT_MAX_UPLOAD_BYTES
+    client = Client()
+    client.force_login(firm_people["paralegal"])
+    url = reverse("casework:document_upload", args=[firm_people["case"].pk])
+    response = client.post(url, {"file": SimpleUploadedFile("order.pdf", pdf)})
+    assert response.status_code == 302
+    assert Document.objects.get().size == settings.AFFIANT_MAX_UPLOAD_BYTES
 
 
 def test_a_much_larger_upload_is_413_before_the_view(upload: dict[str, Any], settings: Any) -> None:
