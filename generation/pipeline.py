@@ -43,8 +43,9 @@ from llmops.providers.base import Message
 logger = logging.getLogger(__name__)
 
 ADVANCE_TASK = "generation.advance_run"
-# A model answer that is not the JSON asked for (cut off, say) is asked for once more.
-MAX_STEP_ATTEMPTS = 2
+# A model answer that is not the JSON asked for (cut off, say), or that held nothing usable, is asked for
+# again, with another seed, up to this many tries in all: a small model's next sample often does better.
+MAX_STEP_ATTEMPTS = 3
 
 
 class VersionFrozen(Exception):
@@ -506,8 +507,8 @@ def _request(
 
 
 def _ask_again(context: _RunContext, step: SectionStep) -> bool:
-    """Ask the same question once more (with another seed) when the answer held nothing usable: a small
-    model's next sample often does. False when the step has had its tries."""
+    """Ask the same question again (with another seed) when the answer held nothing usable: a small
+    model's next sample often does. False when the step has had its tries (MAX_STEP_ATTEMPTS)."""
     call = step.call
     if call is None or step.attempts >= MAX_STEP_ATTEMPTS:
         return False

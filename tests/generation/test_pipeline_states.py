@@ -16,7 +16,14 @@ from casework.models import DocumentStatus, Page, Party, PartyRole
 from casework.pdfgen import text_pdf
 from casework.uploads import do_store_upload
 from generation.models import DeclarationRun, RunStatus, SectionStatus, SectionStep, Stage, StepStatus
-from generation.pipeline import VersionFrozen, advance_run, do_approve_version, do_regenerate_section, do_start_run
+from generation.pipeline import (
+    MAX_STEP_ATTEMPTS,
+    VersionFrozen,
+    advance_run,
+    do_approve_version,
+    do_regenerate_section,
+    do_start_run,
+)
 from generation.tasks import score_section_task
 from llmops.catalog import load_catalog
 from llmops.models import CallStatus, LLMCall
@@ -142,7 +149,7 @@ def test_a_redelivered_callback_changes_nothing(case: Any, firm_people: dict[str
     assert list(SectionStep.objects.filter(section__run=run).values_list("id", "status", "call_id")) == before
 
 
-def test_an_answer_that_is_not_json_is_asked_for_once_more_then_the_section_fails(
+def test_an_answer_that_is_not_json_is_asked_for_again_then_the_section_fails(
     case: Any, firm_people: dict[str, Any]
 ) -> None:
     def cut_off_drafts(call: LLMCall) -> str:
@@ -155,7 +162,8 @@ def test_an_answer_that_is_not_json_is_asked_for_once_more_then_the_section_fail
     assert intro.status == SectionStatus.FAILED
     assert "not usable" in intro.note and "not complete JSON" in intro.note
     step = intro.steps.get(stage=Stage.DRAFT)
-    assert step.attempts == 2 and step.status == StepStatus.FAILED
+    assert step.attempts == MAX_STEP_ATTEMPTS == 3 and step.status == StepStatus.FAILED
+    assert LLMCall.objects.filter(callback__kwargs__step_id=step.pk).count() == 3  # each try a call of its own
     assert run.status == RunStatus.COMPLETED and "introduction" in run.error  # the other section was drafted
     assert run.sections.get(key="how_we_met").status == SectionStatus.DRAFTED
 
