@@ -20,7 +20,6 @@ from docx.shared import Pt
 from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 
-from casework.models import PartyRole
 from generation import declarations
 from generation.models import DraftVersion
 
@@ -53,7 +52,7 @@ class Block:
 def declaration_blocks(version: DraftVersion) -> list[Block]:
     """What the client signs, in order. Notes to the attorney are working notes and stay out."""
     run = version.run
-    client = run.case.parties.filter(role=PartyRole.CLIENT).first()
+    client = run.case.client
     client_name = client.name if client else "the declarant"
     language = (client.language if client else "").strip()
     template = declarations.TEMPLATES[run.template]

@@ -74,7 +74,7 @@ STAGE_ORDER = [Stage.EXTRACT, Stage.DRAFT, Stage.JUDGE, Stage.GUARDRAILS, Stage.
 
 
 class RunSection(models.Model):
-    """One section of a run's template, and the call that drafted it."""
+    """One section of a run's template, as its stages leave it; the work itself is in its steps."""
 
     run = models.ForeignKey(DeclarationRun, on_delete=models.CASCADE, related_name="sections")
     key = models.CharField(max_length=50)
@@ -82,8 +82,6 @@ class RunSection(models.Model):
     order = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=20, choices=SectionStatus.choices, default=SectionStatus.PENDING)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.EXTRACT)
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Drafting requests made for this section")
-    call = models.ForeignKey("llmops.LLMCall", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     evidence = models.JSONField(
         default=list, blank=True, help_text="[{n, chunk_id, document_id, document_name, page, score}] retrieved"
     )

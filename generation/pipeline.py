@@ -20,7 +20,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from casework.models import Case, DocumentStatus, PartyRole
+from casework.models import Case, DocumentStatus
 from casework.search import search_case
 from generation import declarations
 from generation.models import (
@@ -185,7 +185,7 @@ class _RunContext:
 
     def __init__(self, run: DeclarationRun) -> None:
         self.run = run
-        client = run.case.parties.filter(role=PartyRole.CLIENT).first()
+        client = run.case.client
         self.client_name = client.name if client else "the declarant"
 
 
@@ -206,10 +206,8 @@ def _take_call_result(run: DeclarationRun, *, step_id: int, call_id: int) -> Non
     try:
         step.result = read_json(call.output)
     except BadAnswer as exc:
-        if step.attempts < MAX_STEP_ATTEMPTS:
-            _send_step(run, step, messages_of(call), call.json_schema, call.max_tokens)
-            return
-        _end_step(step, StepStatus.FAILED, error=f"The model's answer was not usable: {exc}")
+        if not _ask_again(run, step):
+            _end_step(step, StepStatus.FAILED, error=f"The model's answer was not usable: {exc}")
         return
     _end_step(step, StepStatus.DONE)
 
@@ -303,7 +301,7 @@ def _end_extract(context: _RunContext, section: RunSection, steps: list[SectionS
         return
     spec = spec_of(context.run, section.key)
     section.facts, section.missing = extract.parse(step.result, spec, section.evidence)
-    if not section.facts and _ask_again(context, step):
+    if not section.facts and _ask_again(context.run, step):
         return
     if not section.facts:
         _settle(section, SectionStatus.MISSING, "The evidence found does not state the facts this section needs.")
@@ -327,7 +325,7 @@ def _end_draft(context: _RunContext, section: RunSection, steps: list[SectionSte
         return
     facts_by_id = {f["id"]: f for f in section.facts}
     section.sentences = draft.parse(step.result, section.facts)
-    if not section.sentences and _ask_again(context, step):
+    if not section.sentences and _ask_again(context.run, step):
         return
     if not section.sentences:
         _settle(section, SectionStatus.MISSING, "The model wrote nothing usable for this section.")
@@ -506,16 +504,17 @@ def _request(
     return _send_step(context.run, step, messages, schema, max_tokens)
 
 
-def _ask_again(context: _RunContext, step: SectionStep) -> bool:
-    """Ask the same question again (with another seed) when the answer held nothing usable: a small
-    model's next sample often does. False when the step has had its tries (MAX_STEP_ATTEMPTS)."""
+def _ask_again(run: DeclarationRun, step: SectionStep) -> bool:
+    """Ask the same question again (with another seed) when the answer was not usable JSON or held
+    nothing usable: a small model's next sample often does. False when the step has had its tries
+    (MAX_STEP_ATTEMPTS)."""
     call = step.call
     if call is None or step.attempts >= MAX_STEP_ATTEMPTS:
         return False
     step.status = StepStatus.WAITING
     step.finished_at = None
     step.save(update_fields=["status", "finished_at"])
-    return _send_step(context.run, step, messages_of(call), call.json_schema, call.max_tokens)
+    return _send_step(run, step, messages_of(call), call.json_schema, call.max_tokens)
 
 
 def _send_step(
