@@ -8,6 +8,7 @@ from django.conf import settings
 
 from casework.intake import CaseInput, PartyInput, split_aliases
 from casework.models import CaseType, PartyRole
+from casework.upload_limit import too_large_message
 
 # A-numbers are A followed by 8 or 9 digits, written many ways: A123456789, A# 123-456-789, A 123 456 789.
 _A_NUMBER = re.compile(r"^A\s*#?\s*[-\s]?(\d[\d\s-]{6,12}\d)$", re.IGNORECASE)
@@ -93,9 +94,7 @@ class UploadForm(forms.Form):
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
         if upload.size > settings.AFFIANT_MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                f"The file is larger than the limit of {settings.AFFIANT_MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
-            )
+            raise forms.ValidationError(too_large_message())
         return upload
 
 

@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from casework.encryption import FileKeyError, decrypt, encrypt, is_current, is_encrypted, reencrypt
 from casework.models import Case, Document
 from casework.parsing import DOCX, PDF, rejection_reason, sniff_stream
+from casework.upload_limit import too_large_message
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def do_store_upload(*, case: Case, name: str, stream: IO[bytes], uploaded_by: Us
     while chunk := stream.read(_CHUNK):
         size += len(chunk)
         if size > limit:
-            raise UploadRejected(f"The file is larger than the limit of {limit // (1024 * 1024)} MB.")
+            raise UploadRejected(too_large_message())
         digest.update(chunk)
         chunks.append(chunk)
     if size == 0:

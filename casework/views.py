@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from django.utils.html import escape, format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from casework import audit
 from casework.forms import CaseForm, PartyFormSet, TotpTokenForm, UploadForm
@@ -314,6 +316,19 @@ _WRONG_CODE = "That code is not right, or it has expired. Enter the code your ap
 _THROTTLED = "Too many wrong codes in a row. Wait a little, then enter the code your app shows."
 
 
+def _take_code(request: HttpRequest, device: TOTPDevice, accept: Callable[[str], bool]) -> tuple[TotpTokenForm, bool]:
+    """The code form, and whether a posted code was accepted; a throttled device is not asked at all."""
+    form = TotpTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if verification_throttled(device):
+            form.add_error("token", _THROTTLED)
+        elif accept(form.cleaned_data["token"]):
+            return form, True
+        else:
+            form.add_error("token", _WRONG_CODE)
+    return form, False
+
+
 @login_required
 def totp_verify(request: HttpRequest) -> HttpResponse:
     user = current_user(request)
@@ -323,14 +338,9 @@ def totp_verify(request: HttpRequest) -> HttpResponse:
     device = confirmed_device(user)
     if device is None:
         return redirect(f"{reverse('casework:totp_enrol')}?{urlencode({'next': next_url})}")
-    form = TotpTokenForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        if verification_throttled(device):
-            form.add_error("token", _THROTTLED)
-        elif check_totp(request=request, device=device, token=form.cleaned_data["token"]):
-            return redirect(next_url)
-        else:
-            form.add_error("token", _WRONG_CODE)
+    form, accepted = _take_code(request, device, lambda token: check_totp(request=request, device=device, token=token))
+    if accepted:
+        return redirect(next_url)
     return render(request, "casework/totp_verify.html", {"form": form, "next": next_url})
 
 
@@ -344,14 +354,11 @@ def totp_enrol(request: HttpRequest) -> HttpResponse:
     if confirmed_device(user) is not None:
         return redirect(f"{reverse('casework:totp_verify')}?{urlencode({'next': next_url})}")
     device = pending_device(user)
-    form = TotpTokenForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        if verification_throttled(device):
-            form.add_error("token", _THROTTLED)
-        elif do_confirm_device(request=request, device=device, token=form.cleaned_data["token"]):
-            messages.success(request, "Your authenticator app is set up; you will be asked for a code at each sign-in.")
-            return redirect(next_url)
-        else:
-            form.add_error("token", _WRONG_CODE)
+    form, accepted = _take_code(
+        request, device, lambda token: do_confirm_device(request=request, device=device, token=token)
+    )
+    if accepted:
+        messages.success(request, "Your authenticator app is set up; you will be asked for a code at each sign-in.")
+        return redirect(next_url)
     context = {"form": form, "next": next_url, "secret": readable_secret(device), "otpauth_uri": device.config_url}
     return render(request, "casework/totp_enrol.html", context)
