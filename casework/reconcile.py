@@ -16,7 +16,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from casework.models import Document, DocumentStatus
-from config.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +58,3 @@ def _send(document_id: int) -> None:
     from casework.tasks import ingest_document_task
 
     transaction.on_commit(lambda: ingest_document_task.delay(document_id))
-
-
-def start_document_reconciler() -> Periodic:
-    """`reconcile_documents` every LLMOPS_RECONCILE_S, from the default worker's main process."""
-    return Periodic(
-        name="casework-reconciler", work=reconcile_documents, interval_s=lambda: settings.LLMOPS_RECONCILE_S
-    ).start()

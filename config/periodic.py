@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
+from celery.signals import worker_ready
+from django.conf import settings
 from django.db import close_old_connections
 
 logger = logging.getLogger(__name__)
@@ -47,3 +50,17 @@ class Periodic:
             self._round()
         while not self._stop.wait(self._interval_s()):
             self._round()
+
+
+_started: list[Periodic] = []  # kept alive for the worker's life
+
+
+def reconcile_on_default_worker(name: str, work: Callable[[], object]) -> None:
+    """Run `work` every LLMOPS_RECONCILE_S in the main process of each worker that consumes the `default`
+    queue, from the moment it is ready. The apps' reconcilers (calls, documents, runs) register here."""
+
+    def start(sender: Any = None, **kwargs: Any) -> None:
+        if sender is not None and "default" in (sender.app.amqp.queues.consume_from or {}):
+            _started.append(Periodic(name=name, work=work, interval_s=lambda: settings.LLMOPS_RECONCILE_S).start())
+
+    worker_ready.connect(start, weak=False, dispatch_uid=name)

@@ -20,7 +20,6 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from config.periodic import Periodic
 from generation.models import DeclarationRun, RunStatus, SectionStep, Stage, StepStatus
 from llmops.calls import last_attempt
 from llmops.models import CallStatus
@@ -95,10 +94,3 @@ def reconcile_runs() -> RunsReconciled:
     if any(vars(reconciled).values()):
         logger.info("runs reconciled", extra=vars(reconciled))
     return reconciled
-
-
-def start_run_reconciler() -> Periodic:
-    """`reconcile_runs` every LLMOPS_RECONCILE_S, from the default worker's main process."""
-    return Periodic(
-        name="generation-reconciler", work=reconcile_runs, interval_s=lambda: settings.LLMOPS_RECONCILE_S
-    ).start()

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready
 
+from config.periodic import reconcile_on_default_worker
 from generation.models import SectionStep, StepStatus
 from generation.pipeline import advance_run, score_inputs, take_score_result
+from generation.reconcile import reconcile_runs
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +44,5 @@ def score_section_task(step_id: int) -> None:
     advance_run(run_id=step.section.run_id)
 
 
-@worker_ready.connect
-def start_run_reconciler(sender: Any = None, **kwargs: Any) -> None:
-    """The worker that consumes the default queue also watches for runs a lost message left waiting."""
-    if sender is None or "default" not in (sender.app.amqp.queues.consume_from or {}):
-        return
-    from generation.reconcile import start_run_reconciler as start
-
-    _reconcilers.append(start())
-
-
-_reconcilers: list[Any] = []  # kept alive for the worker's life
+# Runs that a lost message left waiting are moved on.
+reconcile_on_default_worker("generation-reconciler", reconcile_runs)

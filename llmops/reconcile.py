@@ -19,7 +19,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.deliveries import forget_stale
-from config.periodic import Periodic
 from llmops.calls import dispatch_on_commit, time_limits
 from llmops.models import CallStatus, HangKind, LLMCall, WorkerHeartbeat
 from llmops.residency import is_lost
@@ -78,10 +77,3 @@ def _worker_gone(call: LLMCall, heartbeat: WorkerHeartbeat | None, now: datetime
     if heartbeat is None or call.worker_pid is None:
         return False
     return heartbeat.pid != call.worker_pid or is_lost(heartbeat, now)
-
-
-def start_reconciler() -> Periodic:
-    """`reconcile_calls` every LLMOPS_RECONCILE_S, from a worker's main process."""
-    return Periodic(
-        name="llmops-reconciler", work=reconcile_calls, interval_s=lambda: settings.LLMOPS_RECONCILE_S
-    ).start()

@@ -8,7 +8,9 @@ from celery import Task, shared_task
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import task_failure, worker_ready
 
+from config.periodic import reconcile_on_default_worker
 from llmops.models import Host, LLMModel, OpsAction
+from llmops.reconcile import reconcile_calls
 from llmops.residency import start_heartbeat
 from llmops.runner import WorkerRef, execute_call, handle_hard_limit
 
@@ -44,18 +46,16 @@ def start_heartbeats(sender: Any = None, **kwargs: Any) -> None:
     """A worker that consumes a host's GPU queue (`gpu.<host>`) beats for that host."""
     if sender is None:
         return
-    queues = sender.app.amqp.queues.consume_from or {}
-    if "default" in queues:
-        from llmops.reconcile import start_reconciler
-
-        _heartbeats.append(start_reconciler())
-    for queue in queues:
+    for queue in sender.app.amqp.queues.consume_from or {}:
         if str(queue).startswith("gpu."):
             host_name = str(queue).removeprefix("gpu.")
             _heartbeats.append(start_heartbeat(host_name=host_name, worker=str(sender.hostname)))
 
 
-_heartbeats: list[Any] = []  # heartbeats and the reconciler, kept alive for the worker's life
+_heartbeats: list[Any] = []  # kept alive for the worker's life
+
+# Calls that a dead worker left running, or whose message was lost, are ended or sent again.
+reconcile_on_default_worker("llmops-reconciler", reconcile_calls)
 
 
 @shared_task(name="llmops.unload_model", acks_late=True)
