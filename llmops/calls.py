@@ -146,7 +146,12 @@ def request_completion(
 
 def time_limits(model: LLMModel) -> tuple[int, int]:
     """Celery's soft and hard limits, a margin past the model's own total deadline."""
-    total = int(model.total_timeout_s)
+    return limits_for(model.total_timeout_s)
+
+
+def limits_for(total_timeout_s: float) -> tuple[int, int]:
+    """`time_limits` for a model's total deadline (the catalog checks a model's before it has a row)."""
+    total = int(total_timeout_s)
     return total + settings.LLMOPS_SOFT_LIMIT_MARGIN_S, total + settings.LLMOPS_HARD_LIMIT_MARGIN_S
 
 

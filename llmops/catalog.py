@@ -14,6 +14,7 @@ import yaml
 from django.conf import settings
 from django.db import transaction
 
+from llmops.calls import limits_for
 from llmops.models import Host, HostKind, LLMModel, Route, RouteEntry
 
 
@@ -100,7 +101,7 @@ def parse_catalog(text: str) -> dict[str, Any]:
 def _check_visibility(model: dict[str, Any], where: str) -> None:
     """Redis gives an unacknowledged message to another worker after the visibility timeout: a call still
     running past it would run twice. The timeout must be at least twice the call's hard time limit."""
-    hard = int(model["total_timeout_s"]) + settings.LLMOPS_HARD_LIMIT_MARGIN_S
+    _, hard = limits_for(model["total_timeout_s"])
     visibility = int(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600))
     if visibility < 2 * hard:
         raise CatalogError(
