@@ -1,7 +1,7 @@
 """A well-behaved model for hosts the tests script (tests/faultserver.py's `responder`): it answers
 with an instance of the JSON schema the request carries, taking its strings from `strings` by the
 name of the property (else a neutral phrase). Integers take the top of their range, except an
-`excerpt`, which is 1 (0 means "no excerpt")."""
+`excerpt`, which is 1 (0 means "no excerpt"). And the rows that put such a host behind every stage."""
 
 from __future__ import annotations
 
@@ -10,6 +10,26 @@ import re
 from typing import Any
 
 from django.conf import settings
+
+from generation.pipeline import stage_routes
+from llmops.models import Host, LLMModel, Route, RouteEntry
+from tests.faultserver import FaultServer
+
+
+def scripted_model(server: FaultServer, host_name: str, **host: Any) -> LLMModel:
+    """An OpenAI-compatible host served by `server` (its remote model is "scripted"), and its one model."""
+    row = Host.objects.create(name=host_name, kind="openai", url=server.url, **host)
+    return LLMModel.objects.create(
+        name=f"{host_name}-model", host=row, remote_name="scripted", context_length=8192, max_output_tokens=512,
+        first_token_timeout_s=10, stall_timeout_s=5, total_timeout_s=30,
+    )  # fmt: skip
+
+
+def route_every_stage_to(model: LLMModel) -> None:
+    """Every pipeline stage's route (each judge's too) on `model` alone: nothing else to fall back to."""
+    for name in {route for routes in stage_routes().values() for route in routes}:
+        RouteEntry.objects.filter(route__name=name).delete()
+        RouteEntry.objects.create(route=Route.objects.get(name=name), model=model, position=0)
 
 
 def schema_answer(body: dict[str, Any], strings: dict[str, str]) -> str:

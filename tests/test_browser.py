@@ -22,11 +22,9 @@ from casework.models import Firm, Role
 from casework.pdfgen import text_pdf
 from generation.declarations import ATTESTATION
 from generation.models import DeclarationRun, DraftSection, DraftVersion, RunStatus
-from generation.pipeline import stage_routes
-from llmops.models import Host, LLMModel, Route, RouteEntry
 from tests.conftest import make_case, make_user
 from tests.faultserver import FaultServer
-from tests.scripted import answer_from_what_was_sent
+from tests.scripted import answer_from_what_was_sent, route_every_stage_to, scripted_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -105,24 +103,17 @@ def log_in(browser: Any, base_url: str, username: str) -> Any:
 
 
 @pytest.fixture
-def scripted_model(realstack: Any) -> Iterator[FaultServer]:
+def scripted_stages(realstack: Any) -> Iterator[FaultServer]:
     """Every stage's route on the scripted server (its calls go through the `api` queue's worker)."""
     with FaultServer() as server:
         server.responder = answer_from_what_was_sent
-        host = Host.objects.create(name="scripted", kind="openai", url=server.url, queue_name="api")
-        model = LLMModel.objects.create(
-            name="scripted-model", host=host, remote_name="scripted", context_length=8192, max_output_tokens=512,
-            first_token_timeout_s=10, stall_timeout_s=5, total_timeout_s=30,
-        )  # fmt: skip
-        for name in {route for routes in stage_routes().values() for route in routes}:
-            RouteEntry.objects.filter(route__name=name).delete()
-            RouteEntry.objects.create(route=Route.objects.get(name=name), model=model, position=0)
+        route_every_stage_to(scripted_model(server, "scripted", queue_name="api"))
         yield server
 
 
 @pytest.mark.realstack
 def test_from_upload_to_the_approved_word_file(
-    realstack: Any, scripted_model: FaultServer, live_server: Any, chromium: Any, tmp_path: Path
+    realstack: Any, scripted_stages: FaultServer, live_server: Any, chromium: Any, tmp_path: Path
 ) -> None:
     firm = Firm.objects.create(name="Browser Firm")
     attorney = make_user(firm, Role.ATTORNEY, "b-attorney")

