@@ -55,7 +55,11 @@ def reconcile_runs() -> RunsReconciled:
 
     waiting = SectionStep.objects.filter(status=StepStatus.WAITING, section__run__status=RunStatus.RUNNING)
     callbacks = 0
-    for step in waiting.exclude(stage=Stage.SCORE).exclude(call=None).select_related("section"):
+    # Only a step older than the stale period can wait on a call that ended before it (a pure filter:
+    # it spares following the call chains of the steps sent just now).
+    for step in (
+        waiting.exclude(stage=Stage.SCORE).exclude(call=None).filter(created_at__lt=stale).select_related("section")
+    ):
         assert step.call_id is not None
         call = last_attempt(step.call_id)
         ended = call.status in (CallStatus.COMPLETED, CallStatus.FAILED)

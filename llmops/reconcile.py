@@ -18,7 +18,6 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from config.deliveries import forget_stale
 from llmops.calls import dispatch_on_commit, time_limits
 from llmops.models import CallStatus, HangKind, LLMCall, WorkerHeartbeat
 from llmops.residency import is_lost
@@ -65,7 +64,6 @@ def reconcile_calls() -> Reconciled:
     ):
         dispatch_on_commit(call)
         redispatched += 1
-    forget_stale()
     if lost or redispatched:
         logger.info("calls reconciled", extra={"lost": lost, "redispatched": redispatched})
     return Reconciled(lost=lost, redispatched=redispatched)

@@ -274,6 +274,7 @@ def test_the_reconciler_moves_on_runs_that_a_lost_message_left_waiting(
     call.output, call.status = good_answer(call), CallStatus.COMPLETED
     call.save()  # the call ended, but its callback was "lost"
     assert reconcile_runs().callbacks == 0  # it ended just now: the callback may still be on its way
+    _age(SectionStep, 121, pk=step.pk)  # time passes for the step (sent first) and its call alike
     _age(LLMCall, 120, pk=call.pk)
     assert reconcile_runs().callbacks == 1
     assert sent == [("advance", {"run_id": run.pk, "step_id": step.pk, "call_id": call.pk})]
