@@ -47,16 +47,22 @@ EVIDENCE = [
 ]
 # Every written form a leak could take: names and their parts, numbers with and without separators.
 CANARIES = [
-    "zorabel", "quintanilla", "okafor", "thaddeus", "brimwell", "larkspur", "7719",
+    "zorabel", "quintanilla", "okafor", "thaddeus", "brimwell", "larkspur", "7719 larkspur",
     "zorabel.q@example.org", "204-518-337", "204518337", "832-555-0147", "8325550147", "5550147",
     "532-48-1967", "532481967", "may 9, 1991",
 ]  # fmt: skip
+# A number as it may be written: digits with a space, dash, dot or parenthesis (or two) between them.
+_WRITTEN_NUMBER = re.compile(r"\d(?:[ ().-]{0,2}\d)*")
 
 
 def leaks(text: str) -> list[str]:
+    """The canaries in `text`, a numeric one also when written with other separators ("832 555 0147").
+
+    Numbers are compared one by one, never as all the text's digits run together: logs and broker
+    messages are full of ids, pids and timestamps whose digits would spell anything."""
     lowered = text.lower()
-    digits = re.sub(r"\D", "", lowered)
-    return [c for c in CANARIES if c in lowered or (c.isdigit() and c in digits)]
+    numbers = {re.sub(r"\D", "", written) for written in _WRITTEN_NUMBER.findall(lowered)}
+    return [c for c in CANARIES if c in lowered or (c.isdigit() and any(c in n for n in numbers))]
 
 
 class RedisWatch:
