@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -41,7 +42,11 @@ def test_demo_headless_starts_what_it_needs_drafts_and_stops_it_all(tmp_path: Pa
         timeout=2400,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert len(result.stdout.strip().splitlines()) == 1  # stdout holds the JSON line alone
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    # Progress went to stderr as it ran, the last line with every section finished.
+    progress = re.findall(r"^\[\s*\d+s\] sections (\d+)/(\d+) \| calls (\d+) done", result.stderr, re.M)
+    assert len(progress) >= 2 and progress[-1][:2] == (str(len(VAWA.sections)),) * 2, result.stderr[-3000:]
     print("DEMO", json.dumps(summary))  # the figures README quotes
     assert set(summary) == {
         "run", "status", "sections", "sentences", "cited_sentences", "flagged_sentences", "missing_facts",

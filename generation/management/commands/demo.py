@@ -15,7 +15,7 @@ class Command(BaseCommand):
     help = (
         "Seed the demo case if needed, start what is not running (embedded Redis, workers, model host), "
         "draft the demo declaration through all five stages on the real queues and model, stop what it "
-        "started, and print one JSON line."
+        "started, and print one JSON line (progress goes to stderr as it runs)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -14,7 +14,8 @@ from generation.headless import generate
 class Command(BaseCommand):
     help = (
         "Draft a case's declaration through all five stages on the real queues, starting the workers "
-        "(and embedded Redis, model hosts) when none are running; prints one JSON line last."
+        "(and embedded Redis, model hosts) when none are running; prints progress to stderr as it runs and one "
+        "JSON line last on stdout."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
