@@ -217,6 +217,7 @@ class HangKind(models.TextChoices):
     UNLOAD_STUCK = "unload_stuck", "Unload did not free memory"
     TRUNCATED = "truncated", "Prompt truncated by the host"
     WORKER_LOST = "worker_lost", "Worker died mid-call"
+    REFUSED = "refused", "Refused the request"
 
 
 class HangAction(models.TextChoices):

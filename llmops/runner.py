@@ -25,7 +25,8 @@ from llmops.models import CallStatus, HangAction, HangEvent, HangKind, LLMCall, 
 from llmops.providers import get_provider
 from llmops.providers.base import Cancelled, CancelToken, Delta, ProviderError, StreamEnd
 from llmops.redaction import RedactionUnavailable, Redactor, load_redactor, redact_request
-from llmops.watch import LoopDetector, Watchdog
+from llmops.refusals import refusal_in
+from llmops.watch import Watchdog, loop_detector_for
 
 logger = logging.getLogger("llmops.calls")
 
@@ -109,7 +110,7 @@ def execute_call(call_id: int, worker: WorkerRef = NO_WORKER) -> Outcome | None:
         return None
     spec = spec_for(call.model)
     cancel = CancelToken()
-    loop = LoopDetector()
+    loop = loop_detector_for(call.json_schema)
     pieces: list[str] = []
     end: StreamEnd | None = None
     redactor: Redactor | None = None
@@ -198,7 +199,18 @@ def execute_call(call_id: int, worker: WorkerRef = NO_WORKER) -> Outcome | None:
             detected_after_s=watchdog.elapsed(),
             recorded={**recorded, "prompt_tokens": end.prompt_tokens},
         )
-    return finish_completed(call, text=restored("".join(pieces)), end=end, recorded=recorded)
+    text = restored("".join(pieces))
+    if refusal_in(text, structured=call.json_schema is not None) is not None:
+        # The refusal itself is kept as the call's output (privileged, like any answer), not in the message.
+        return finish_failed(
+            call,
+            kind=HangKind.REFUSED,
+            message=_describe(HangKind.REFUSED, spec.name),
+            detected_after_s=watchdog.elapsed(),
+            partial_output=text,
+            recorded=recorded,
+        )
+    return finish_completed(call, text=text, end=end, recorded=recorded)
 
 
 def _describe(kind: str, model_name: str) -> str:
@@ -207,6 +219,7 @@ def _describe(kind: str, model_name: str) -> str:
         HangKind.STALL: f"{model_name} stopped sending tokens mid-stream",
         HangKind.TOTAL_TIMEOUT: f"{model_name} passed its total deadline",
         HangKind.LOOP: f"{model_name} kept repeating itself",
+        HangKind.REFUSED: f"{model_name} refused the request instead of answering it",
     }
     return descriptions.get(kind, f"{model_name}: {kind}")
 

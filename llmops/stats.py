@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db.models import Count, F
 
 from llmops.circuits import circuit_for
-from llmops.models import CallStatus, HangEvent, LLMCall, LLMModel
+from llmops.models import CallStatus, HangEvent, HangKind, LLMCall, LLMModel
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class ModelStats:
     calls: int
     completed: int
     failed: int
+    refused: int  # answers that were a refusal, not a result (see llmops.refusals)
     p50_s: float | None
     p95_s: float | None
     ttft_p50_s: float | None
@@ -41,12 +42,15 @@ def model_stats(since: datetime) -> list[ModelStats]:
     tokens: dict[int, int] = defaultdict(int)
     generating: dict[int, float] = defaultdict(float)
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    refused: dict[int, int] = defaultdict(int)
     # One pass over the window's calls: only the columns the figures need, never the text.
     rows = LLMCall.objects.filter(queued_at__gte=since).values_list(
-        "model_id", "status", "started_at", "first_token_at", "finished_at", "output_tokens"
+        "model_id", "status", "error_kind", "started_at", "first_token_at", "finished_at", "output_tokens"
     )
-    for model_id, status, started, first_token, finished, output_tokens in rows.iterator(chunk_size=5000):
+    for model_id, status, error_kind, started, first_token, finished, output_tokens in rows.iterator(chunk_size=5000):
         counts[model_id][status] += 1
+        if error_kind == HangKind.REFUSED:
+            refused[model_id] += 1
         if started and finished:
             durations[model_id].append((finished - started).total_seconds())
         if started and first_token:
@@ -76,6 +80,7 @@ def model_stats(since: datetime) -> list[ModelStats]:
                 calls=calls,
                 completed=counts[model.pk][CallStatus.COMPLETED],
                 failed=counts[model.pk][CallStatus.FAILED],
+                refused=refused[model.pk],
                 p50_s=percentile(durations[model.pk], 0.5),
                 p95_s=percentile(durations[model.pk], 0.95),
                 ttft_p50_s=percentile(ttfts[model.pk], 0.5),

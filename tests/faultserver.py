@@ -101,8 +101,8 @@ class FaultServer:
         # Paths of the tokenize endpoints this host offers (llama.cpp: /tokenize; llama-cpp-python:
         # /extras/tokenize); each answers one token per whitespace-separated word.
         self.tokenize_paths: set[str] = {"/tokenize"}
-        # When set, the OpenAI chat endpoint answers what this returns for the request's body (sent in
-        # small pieces), instead of the fixed sentence: tests that need a schema-shaped answer.
+        # When set, the chat endpoints (OpenAI's and Ollama's) answer what this returns for the request's
+        # body (sent in small pieces), instead of the fixed sentence: tests that need a schema-shaped answer.
         self.responder: Callable[[dict[str, Any]], str] | None = None
         self.stopping = threading.Event()
         self._lock = threading.Condition()
@@ -384,7 +384,8 @@ class _Handler(BaseHTTPRequestHandler):
         if streaming:
             self._start_chunked("application/x-ndjson")
         sent: list[str] = []
-        for text in self._tokens(fault, budget, model):
+        scripted = self.owner.responder(body) if self.owner.responder is not None else None
+        for text in self._pieces(scripted, fault) if scripted is not None else self._tokens(fault, budget, model):
             if text is None:  # the fault ends the stream here
                 return
             sent.append(text)

@@ -5,6 +5,7 @@ The primary model of each route lives on the fault-injecting server; the backup 
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ from llmops.models import CallStatus, HangEvent, Host, LLMCall, LLMModel, Route,
 from llmops.providers.base import Message
 from llmops.runner import drain
 from tests.faultserver import Fault, FaultServer
+from tests.llmops import shapes
 
 # Transactional: calls are queued on commit, which a test wrapped in a transaction never reaches.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -140,3 +142,91 @@ def test_outbound_bodies_to_an_external_host_carry_no_known_pii(fault_server: Fa
         for value in known:
             assert value.lower() not in body
         assert "123-456-789" not in body
+
+
+# --- answers under a schema, and refusals --------------------------------------------------------
+
+
+def run_extract(route: Route, schema: dict[str, Any]) -> LLMCall:
+    with dispatch_locally() as pending:
+        request_completion(
+            route=route.name, messages=[Message(role="user", content=PROMPT)], stage="extract", json_schema=schema
+        )
+        last = drain(pending)
+    assert last is not None
+    return last
+
+
+@pytest.mark.parametrize("kind", ["ollama", "openai"])
+@pytest.mark.parametrize(
+    "answer",
+    [shapes.same_not_stated_for_four_needs(), shapes.one_fact_for_four_needs()],
+    ids=["same-not-stated-for-four-needs", "one-fact-for-four-needs"],
+)
+def test_a_valid_answer_repeating_one_value_for_several_needs_completes_on_its_model(
+    fault_server: FaultServer, kind: str, answer: str
+) -> None:
+    route = make_route(fault_server, kind)
+    fault_server.responder = lambda body: answer
+    last = run_extract(route, shapes.extract_schema())
+    assert (last.status, last.model.name, last.attempt) == (CallStatus.COMPLETED, f"{kind}-primary", 1), last.error
+    assert json.loads(last.output) == json.loads(answer)
+    assert not HangEvent.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["ollama", "openai"])
+@pytest.mark.parametrize(
+    "looping",
+    [shapes.array_past_max_items(copies=40), shapes.fact_looping_inside_itself(repeats=60)],
+    ids=["array-past-max-items", "value-looping-inside-itself"],
+)
+def test_a_json_answer_looping_past_its_schema_is_cut_as_a_loop_and_fails_over(
+    fault_server: FaultServer, kind: str, looping: str
+) -> None:
+    route = make_route(fault_server, kind)
+    valid = shapes.one_fact_for_four_needs()
+    fault_server.responder = lambda body: looping if body["model"] == "primary" else valid
+    last = run_extract(route, shapes.extract_schema())
+    assert (last.status, last.model.name) == (CallStatus.COMPLETED, f"{kind}-backup"), last.error
+    first = last.chain()[-1]
+    assert (first.status, first.error_kind) == ("failed", "loop")
+    assert len(first.output) < len(looping) // 4  # cut early, not read to its end
+    hang = HangEvent.objects.get(call=first)
+    assert (hang.kind, hang.action, hang.stage) == ("loop", "failed_over", "extract")
+
+
+@pytest.mark.parametrize("kind", ["ollama", "openai"])
+@pytest.mark.parametrize("structured", [False, True], ids=["free-text", "json"])
+def test_a_refusal_is_recorded_and_the_call_completes_on_the_next_model(
+    fault_server: FaultServer, kind: str, structured: bool, firm_people: Any
+) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    route = make_route(fault_server, kind)
+    if structured:
+        refusal = json.dumps(
+            {shapes.NEEDS[0]: {"excerpt": 0, "actor": "other", "fact": "I'm sorry, but I can't help with that."}}
+        )
+        answer = shapes.one_fact_for_four_needs()
+    else:
+        # Typographic apostrophes, as instruct models write them.
+        refusal = "I\u2019m sorry, but I can\u2019t assist with that request. If you are in danger, please call 911."
+        answer = "I met Daniel in March 2015 at a church picnic in Houston."
+    fault_server.responder = lambda body: refusal if body["model"] == "primary" else answer
+    if structured:
+        last = run_extract(route, shapes.extract_schema())
+    else:
+        last, _ = run(route)
+    assert (last.status, last.model.name, last.output) == (CallStatus.COMPLETED, f"{kind}-backup", answer)
+    first = last.chain()[-1]
+    assert (first.status, first.error_kind, first.output) == ("failed", "refused", refusal)
+    hang = HangEvent.objects.get(call=first)
+    assert (hang.kind, hang.action) == ("refused", "failed_over")
+    assert "refused" in hang.detail and "sorry" not in hang.detail.lower()  # the model's words stay in the call
+
+    ops = Client()
+    ops.force_login(firm_people["ops"])
+    page = ops.get(reverse("llmops:model_list")).content.decode()
+    refused = lambda name: page[page.index(f'data-model="{name}"') :].split('<td class="refused">')[1].split("<")[0]  # noqa: E731
+    assert (refused(f"{kind}-primary"), refused(f"{kind}-backup")) == ("1", "0")
