@@ -1,6 +1,9 @@
 """The declaration as a Word document or a PDF: title, sections, the § 1746 attestation, signature and date
 lines, and an interpreter's certificate when the client's language is not English.
 
+A version the attorney has not approved carries DRAFT_MARK at the head of every page in both formats, so
+an unreviewed draft can never pass for a declaration ready to sign.
+
 Both writers render the same list of blocks from `declaration_blocks`, so the two formats cannot drift.
 """
 
@@ -33,6 +36,12 @@ INTERPRETER_CERTIFICATE = (
     "that {client} stated that they understood it and that it is true and correct."
 )
 SIGNATURE_RULE = "______________________________"
+DRAFT_MARK = "DRAFT — NOT REVIEWED BY COUNSEL"
+
+
+def draft_mark(version: DraftVersion) -> str:
+    """The mark every page of the version's export carries: DRAFT_MARK until the attorney approves it."""
+    return "" if version.approved_at is not None else DRAFT_MARK
 
 
 class BlockKind(StrEnum):
@@ -99,6 +108,14 @@ def declaration_docx(version: DraftVersion) -> bytes:
             doc.add_paragraph(f"\n{SIGNATURE_RULE}\n{block.text}")
         else:
             doc.add_paragraph(block.text)
+    mark = draft_mark(version)
+    if mark:
+        for section in doc.sections:  # a header belongs to a section; each has it, so every page does
+            header = section.header
+            header.is_linked_to_previous = False
+            paragraph = header.paragraphs[0] if header.paragraphs else header.add_paragraph()
+            paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
+            paragraph.add_run(mark).bold = True
     buffer = io.BytesIO()
     doc.save(buffer)
     return buffer.getvalue()
@@ -162,10 +179,12 @@ def pdf_fonts() -> tuple[FontFiles, ...]:
 
 
 class DeclarationPDF(FPDF):
-    """Letter paper, 1-inch margins, a serif at 12pt, and "Page N of M" at the foot of every page."""
+    """Letter paper, 1-inch margins, a serif at 12pt, "Page N of M" at the foot of every page, and the
+    draft mark (if any) at the head of every page."""
 
-    def __init__(self, fonts: tuple[FontFiles, ...]) -> None:
+    def __init__(self, fonts: tuple[FontFiles, ...], mark: str = "") -> None:
         super().__init__(orientation="portrait", unit="pt", format="letter")
+        self.mark = mark
         self.set_margins(MARGIN, MARGIN, MARGIN)
         self.set_auto_page_break(auto=True, margin=MARGIN)
         self.embedded = bool(fonts)
@@ -187,13 +206,27 @@ class DeclarationPDF(FPDF):
             self.serif = "Times"
             self.core_fonts_encoding = "windows-1252"
 
+    def header(self) -> None:
+        if not self.mark:
+            return
+        y = self.get_y()
+        self.set_y(MARGIN / 2 - FONT_SIZE / 2)  # in the top margin, clear of the text below it
+        self.set_font(self.serif, "B", 11)
+        self.set_text_color(160, 0, 0)
+        self.cell(0, FONT_SIZE, self._encodable(self.mark), align=Align.C)
+        self.set_text_color(0, 0, 0)
+        self.set_y(y)
+
+    def _encodable(self, text: str) -> str:
+        return text if self.embedded else text.encode("cp1252", errors="replace").decode("cp1252")
+
     def footer(self) -> None:
         self.set_y(-(MARGIN / 2 + FONT_SIZE))
         self.set_font(self.serif, "", 10)
         self.cell(0, FONT_SIZE, f"Page {self.page_no()} of {{nb}}", align=Align.C)
 
     def write_block(self, block: Block) -> None:
-        text = block.text if self.embedded else block.text.encode("cp1252", errors="replace").decode("cp1252")
+        text = self._encodable(block.text)
         if block.kind == BlockKind.TITLE:
             self.set_font(self.serif, "B", 14)
             self._lines(text, height=18, align=Align.C)
@@ -230,7 +263,7 @@ class DeclarationPDF(FPDF):
 
 def declaration_pdf(version: DraftVersion) -> bytes:
     blocks = declaration_blocks(version)
-    pdf = DeclarationPDF(pdf_fonts())
+    pdf = DeclarationPDF(pdf_fonts(), mark=draft_mark(version))
     pdf.set_title(blocks[0].text)
     pdf.set_creator("Affiant")
     pdf.add_page()

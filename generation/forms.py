@@ -37,3 +37,9 @@ class SectionEditForm(forms.Form):
 class CommentForm(forms.Form):
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=4000, label="Comment")
     section_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=50)
+
+
+class AcceptSentenceForm(forms.Form):
+    """Accepting a flagged sentence as it stands takes the attorney's reason, kept on its flags."""
+
+    reason = forms.CharField(max_length=500, label="Why the sentence may stand")

@@ -23,6 +23,7 @@ from django.utils import timezone
 from casework.models import Case, DocumentStatus
 from casework.search import search_case
 from generation import declarations
+from generation.flags import OpenSentence, is_open, open_flags, refusal, resolve
 from generation.models import (
     DeclarationRun,
     DraftSection,
@@ -54,6 +55,19 @@ class VersionFrozen(Exception):
 
 class RunNotStartable(Exception):
     """The case cannot be drafted yet; the message says why, for the paralegal."""
+
+
+class FlagsOpen(Exception):
+    """The version cannot be approved while a sentence has an unresolved flag; the message says how many
+    and where."""
+
+    def __init__(self, found: list[OpenSentence]) -> None:
+        super().__init__(refusal(found))
+        self.found = found
+
+
+class NotResolvable(Exception):
+    """The attorney's resolution of a flagged sentence cannot be made; the message says why."""
 
 
 def stage_routes() -> dict[str, list[str]]:
@@ -669,13 +683,97 @@ def _split_sentences(text: str) -> list[str]:
 
 @transaction.atomic
 def do_approve_version(*, version: DraftVersion, approved_by: User) -> DraftVersion:
-    """Approve the run's latest version; from then on it is frozen. Assumes an attorney on the case."""
+    """Approve the run's latest version; from then on it is frozen. Refused (FlagsOpen) while any of its
+    sentences has an open flag (generation.flags). Assumes an attorney on the case."""
     locked = DraftVersion.objects.select_for_update().get(pk=version.pk)
     latest = locked.run.latest_version()
     if latest is None or latest.pk != locked.pk:
         raise VersionFrozen("Only the latest version can be approved.")
     if locked.approved_at is None:
+        found = open_flags(locked)
+        if found:
+            raise FlagsOpen(found)
         locked.approved_by = approved_by
         locked.approved_at = timezone.now()
         locked.save(update_fields=["approved_by", "approved_at"])
     return locked
+
+
+# --- resolving flagged sentences ----------------------------------------------------------------
+# Each resolution is a new version, like an edit: what the attorney approves can always be traced to who
+# accepted or removed what, and why.
+
+
+def _sentence_to_resolve(
+    run: DeclarationRun, *, number: int, key: str, index: int
+) -> tuple[DeclarationRun, DraftVersion, DraftSection]:
+    """The run (locked), its latest version, which must be `number` (the one the attorney was shown) and
+    not approved, and the section holding sentence `index`."""
+    locked, latest = _lock_latest_unapproved(run, none="There is no draft yet.")
+    if latest.number != number:
+        raise NotResolvable(
+            f"Version {number} is no longer the latest (version {latest.number} is); resolve flags on the latest."
+        )
+    section = latest.sections.filter(key=key).first()
+    if section is None or not 0 <= index < len(section.sentences):
+        raise NotResolvable("That sentence is not part of this draft.")
+    return locked, latest, section
+
+
+@transaction.atomic
+def do_accept_sentence(
+    *, run: DeclarationRun, number: int, key: str, index: int, reason: str, accepted_by: User
+) -> DraftVersion:
+    """Accept a flagged sentence as it stands, as the next version: its open flags stay on it, marked
+    resolved with the attorney's reason, so they no longer block approval."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise NotResolvable("Say why the sentence may stand: a reason is required to accept it.")
+    locked, latest, section = _sentence_to_resolve(run, number=number, key=key, index=index)
+    sentence = section.sentences[index]
+    if not any(is_open(f) for f in sentence["flags"]):
+        raise NotResolvable("That sentence has no open flag to accept.")
+    flags = [resolve(f, how="accepted", reason=reason, by=accepted_by) if is_open(f) else f for f in sentence["flags"]]
+    sentences = [*section.sentences[:index], {**sentence, "flags": flags}, *section.sentences[index + 1 :]]
+    fields = {f: getattr(section, f) for f in _SECTION_FIELDS}
+    fields["sentences"] = sentences
+    return _copy_version(
+        locked,
+        latest,
+        created_by=accepted_by,
+        note=f'Accepted sentence {index + 1} of "{section.heading}": {reason}',
+        replace={key: fields},
+    )
+
+
+@transaction.atomic
+def do_remove_sentence(*, run: DeclarationRun, number: int, key: str, index: int, removed_by: User) -> DraftVersion:
+    """Remove one sentence from its section, as the next version; the rest keep their citations and flags."""
+    locked, latest, section = _sentence_to_resolve(run, number=number, key=key, index=index)
+    sentences = [*section.sentences[:index], *section.sentences[index + 1 :]]
+    fields = {f: getattr(section, f) for f in _SECTION_FIELDS}
+    fields.update(sentences=sentences, text=_text_without(section.text, section.sentences, index))
+    return _copy_version(
+        locked,
+        latest,
+        created_by=removed_by,
+        note=f'Removed sentence {index + 1} of "{section.heading}"',
+        replace={key: fields},
+    )
+
+
+def _text_without(text: str, sentences: list[dict[str, Any]], index: int) -> str:
+    """The section's text less sentence `index`, keeping its paragraphs where the text splits into exactly
+    its sentences (as an edit's text does); else the remaining sentences joined, as the pipeline joins them."""
+    paragraphs = [_split_sentences(p) for p in text.split("\n\n")]
+    pieces = [piece for paragraph in paragraphs for piece in paragraph]
+    if pieces != [squash(s["text"]) for s in sentences]:
+        return " ".join(s["text"] for i, s in enumerate(sentences) if i != index)
+    kept: list[str] = []
+    seen = 0
+    for paragraph in paragraphs:
+        remaining = [piece for n, piece in enumerate(paragraph, start=seen) if n != index]
+        seen += len(paragraph)
+        if remaining:
+            kept.append(" ".join(remaining))
+    return "\n\n".join(kept)

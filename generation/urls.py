@@ -21,6 +21,8 @@ urlpatterns = [
         views.sentence_evidence,
         name="sentence_evidence",
     ),
+    path(_VERSION + "sections/<slug:key>/sentences/<int:index>/accept/", views.sentence_accept, name="sentence_accept"),
+    path(_VERSION + "sections/<slug:key>/sentences/<int:index>/remove/", views.sentence_remove, name="sentence_remove"),
     path(_VERSION + "approve/", views.version_approve, name="version_approve"),
     path(_VERSION + "docx/", views.version_export, name="version_export"),
     path(_VERSION + "pdf/", views.version_export_pdf, name="version_export_pdf"),

@@ -12,14 +12,19 @@ from casework.views import current_user, visible_case
 from generation import export
 from generation.diff import compare_versions
 from generation.evidence import cited_pages
-from generation.forms import CommentForm, DraftEditForm, SectionEditForm
+from generation.flags import flag_count, open_in_section
+from generation.forms import AcceptSentenceForm, CommentForm, DraftEditForm, SectionEditForm
 from generation.models import Comment, DeclarationRun, DraftSection, DraftVersion, RunStatus, StepStatus
 from generation.pipeline import (
+    FlagsOpen,
+    NotResolvable,
     RunNotStartable,
     VersionFrozen,
     check_can_start,
+    do_accept_sentence,
     do_approve_version,
     do_regenerate_section,
+    do_remove_sentence,
     do_save_version,
     do_start_run,
 )
@@ -100,14 +105,22 @@ def run_detail(request: HttpRequest, case_id: int, run_id: int) -> HttpResponse:
     comments = list(run.comments.select_related("author"))
     attorney = _is_attorney(request)
     latest = versions[-1] if versions else None
+    open_by_key = {s.key: open_in_section(s) for s in sections}
     context = {
         **_progress_context(run),
         "versions": versions,
         "version": version,
         "version_sections": [
-            {"section": s, "comments": [c for c in comments if c.section_key == s.key], "edit_form": None}
+            {
+                "section": s,
+                "comments": [c for c in comments if c.section_key == s.key],
+                "edit_form": None,
+                "open": open_by_key[s.key],
+                "accepted": _accepted(s),
+            }
             for s in sections
         ],
+        "open_count": flag_count(o for found in open_by_key.values() for o in found),
         "general_comments": [c for c in comments if not c.section_key],
         "comment_form": CommentForm(),
         "can_edit": attorney and latest is not None and latest.approved_at is None,
@@ -117,6 +130,16 @@ def run_detail(request: HttpRequest, case_id: int, run_id: int) -> HttpResponse:
         "latest_number": latest.number if latest else None,
     }
     return render(request, "generation/run_detail.html", context)
+
+
+def _accepted(section: DraftSection) -> list[dict[str, object]]:
+    """The section's sentences the attorney accepted despite a flag, with who did and why."""
+    accepted = []
+    for index, sentence in enumerate(section.sentences):
+        resolutions = [f["resolved"] for f in sentence.get("flags", []) if f.get("resolved")]
+        if resolutions:
+            accepted.append({"number": index + 1, "text": sentence["text"], "resolved": resolutions[-1]})
+    return accepted
 
 
 def _section_of(run: DeclarationRun, number: int, key: str) -> DraftSection:
@@ -264,12 +287,54 @@ def version_approve(request: HttpRequest, case_id: int, run_id: int, number: int
     version = _attorney_version(request, case_id, run_id, number)
     try:
         do_approve_version(version=version, approved_by=current_user(request))
-    except VersionFrozen as exc:
+    except (VersionFrozen, FlagsOpen) as exc:
         messages.error(request, str(exc))
     else:
         audit.record(request=request, action="approve", obj=version, case=version.run.case)
         messages.success(request, f"Version {version.number} is approved and frozen.")
     return redirect("generation:run_detail", case_id=case_id, run_id=run_id)
+
+
+@login_required
+@require_POST
+def sentence_accept(request: HttpRequest, case_id: int, run_id: int, number: int, key: str, index: int) -> HttpResponse:
+    """Accept a flagged sentence as it stands, with a reason, as the next version (the attorney's alone)."""
+    version = _attorney_version(request, case_id, run_id, number)
+    form = AcceptSentenceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The sentence was not accepted: say why it may stand (a reason is required).")
+        return _back_to_run(version.run)
+    try:
+        new = do_accept_sentence(
+            run=version.run,
+            number=number,
+            key=key,
+            index=index,
+            reason=form.cleaned_data["reason"],
+            accepted_by=current_user(request),
+        )
+    except (VersionFrozen, NotResolvable) as exc:
+        messages.error(request, str(exc))
+        return _back_to_run(version.run)
+    # The reason is kept on the sentence's flags and in the new version's note, both shown on the draft.
+    audit.record(request=request, action="accept_flag", obj=new, case=version.run.case)
+    messages.success(request, f"Sentence {index + 1} accepted with your reason; saved as version {new.number}.")
+    return _back_to_run(version.run)
+
+
+@login_required
+@require_POST
+def sentence_remove(request: HttpRequest, case_id: int, run_id: int, number: int, key: str, index: int) -> HttpResponse:
+    """Remove a sentence from the draft, as the next version (the attorney's alone)."""
+    version = _attorney_version(request, case_id, run_id, number)
+    try:
+        new = do_remove_sentence(run=version.run, number=number, key=key, index=index, removed_by=current_user(request))
+    except (VersionFrozen, NotResolvable) as exc:
+        messages.error(request, str(exc))
+        return _back_to_run(version.run)
+    audit.record(request=request, action="remove_sentence", obj=new, case=version.run.case)
+    messages.success(request, f"Sentence {index + 1} removed; saved as version {new.number}.")
+    return _back_to_run(version.run)
 
 
 _FORMATS = {

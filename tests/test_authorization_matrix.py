@@ -160,6 +160,9 @@ MATRIX: dict[str, Entry] = {
     # An empty POST re-renders the form.
     "generation:run_edit": Entry(run_args, {"GET": allow(200, "attorney"), "POST": allow(200, "attorney")}),
     "generation:version_approve": Entry(version_args, {"POST": allow(302, "attorney")}),
+    # Resolving a flagged sentence is the attorney's (an empty POST: back with a message).
+    "generation:sentence_accept": Entry(sentence_args, {"POST": allow(302, "attorney")}),
+    "generation:sentence_remove": Entry(sentence_args, {"POST": allow(302, "attorney")}),
     "generation:version_export": Entry(version_args, {"GET": allow(200, "attorney")}),
     "generation:version_export_pdf": Entry(version_args, {"GET": allow(200, "attorney")}),
     "generation:run_progress": Entry(run_args, {"GET": allow(200, *CASE_TEAM)}),

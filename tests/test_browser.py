@@ -1,5 +1,5 @@
 """Through Debian's Chromium: the whole flow of a declaration, from upload to the signed-off Word file,
-and an attorney's edit on a prepared draft.
+an attorney's edit on a prepared draft, and the attorney's gate: approval refused while a flag is open.
 
 The flow runs on the real workers, queues and database; its model is the scripted OpenAI-compatible
 server answering from the excerpts it is sent, so the screens always have a draft to show. (Gemma 270M
@@ -21,6 +21,7 @@ from casework.demo import DEMO_CASE_TITLE, DEMO_LOGINS, seed_demo
 from casework.models import Firm, Role
 from casework.pdfgen import text_pdf
 from generation.declarations import ATTESTATION
+from generation.export import DRAFT_MARK
 from generation.models import DeclarationRun, DraftSection, DraftVersion, RunStatus
 from tests.conftest import make_case, make_user
 from tests.faultserver import FaultServer
@@ -102,6 +103,91 @@ def log_in(browser: Any, base_url: str, username: str) -> Any:
     return page
 
 
+def resolve_open_flags(page: Any) -> int:
+    """Accept every open flag on the draft page with a reason, one version each; how many were open."""
+    resolved = 0
+    while page.query_selector(".open-flag .accept-sentence") is not None:
+        form = page.locator(".open-flag .accept-sentence").first
+        form.locator("input[name=reason]").fill("Checked against the client's own account.")
+        with page.expect_navigation():
+            form.locator("button[type=submit]").click()
+        resolved += 1
+    return resolved
+
+
+def _docx_headers(data: bytes) -> list[str]:
+    return [" ".join(p.text for p in s.header.paragraphs) for s in WordDocument(io.BytesIO(data)).sections]
+
+
+def test_approval_is_refused_while_a_flag_is_open_and_allowed_once_the_attorney_resolves_it(
+    live_server: Any, chromium: Any
+) -> None:
+    firm = Firm.objects.create(name="Gate Firm")
+    attorney = make_user(firm, Role.ATTORNEY, "g-attorney")
+    case = make_case(firm, [attorney], title="Doe - VAWA (gate)")
+    run = DeclarationRun.objects.create(
+        case=case, template="vawa", template_version=1, status=RunStatus.COMPLETED, created_by=attorney
+    )
+    version = DraftVersion.objects.create(run=run, number=1, note="Drafted by the pipeline")
+    judge = {"kind": "judge", "by": "judge 1 (judge_a)", "reason": "no fact says where they married"}
+    weak = {"kind": "weak_support", "by": "BERTScore", "reason": "weakly supported by its cited passages"}
+    sentences = [
+        ("I met John Roe in June 2016 at a community festival in Houston.", []),
+        ("We married in Dallas.", [judge]),
+        ("He was kind at first.", [weak]),
+    ]
+    DraftSection.objects.create(
+        version=version, key="how_we_met", heading="How we met", order=0,
+        text=" ".join(text for text, _ in sentences),
+        sentences=[
+            {"text": text, "facts": ["F1"], "chunks": [], "pages": [], "flags": flags, "bertscore": 0.9}
+            for text, flags in sentences
+        ],
+    )  # fmt: skip
+    page = log_in(chromium, live_server.url, "g-attorney")
+    try:
+        page.goto(f"{live_server.url}/cases/{case.pk}/runs/{run.pk}/")
+        assert page.inner_text("#open-count").startswith("2 flags are open")
+        assert "no fact says where they married" in page.inner_text("section[data-section=how_we_met] .open-flags")
+        with page.expect_download() as download:
+            page.click("#download-docx")
+        assert _docx_headers(Path(download.value.path()).read_bytes()) == [DRAFT_MARK]
+
+        # Approving is refused, with the number of open flags and where they are.
+        page.click("#approve")
+        page.wait_for_selector(".messages")
+        assert "2 flags are open — How we met: sentences 2 and 3." in page.inner_text(".messages")
+        assert page.query_selector("#approved") is None
+
+        # The attorney accepts the judge's flag with a reason, and removes the weakly supported sentence.
+        accept = page.locator(".open-flag[data-index='1'] .accept-sentence")
+        accept.locator("input[name=reason]").fill("The client confirmed they married in Dallas.")
+        accept.locator("button[type=submit]").click()
+        page.wait_for_selector("text=Sentence 2 accepted with your reason; saved as version 2.")
+        assert page.inner_text("#open-count").startswith("1 flag is open")
+        assert "The client confirmed they married in Dallas." in page.inner_text(".accepted-flags")
+        page.click("#approve")
+        page.wait_for_selector("text=1 flag is open — How we met: sentence 3.")
+        page.click(".open-flag[data-index='2'] .remove-sentence button")
+        page.wait_for_selector("text=Sentence 3 removed; saved as version 3.")
+        assert page.query_selector("#open-count") is None
+        assert "He was kind at first." not in page.inner_text("section[data-section=how_we_met]")
+
+        page.click("#approve")
+        page.wait_for_selector("#approved")
+        assert page.inner_text("#version-label") == "Version 3"
+        with page.expect_download() as download:
+            page.click("#download-docx")
+        assert not any(h.strip() for h in _docx_headers(Path(download.value.path()).read_bytes()))
+    finally:
+        page.close()
+    latest = run.versions.get(number=3)
+    assert latest.approved_by == attorney
+    assert latest.sections.get().sentences[1]["flags"][0]["resolved"]["reason"] == (
+        "The client confirmed they married in Dallas."
+    )
+
+
 @pytest.fixture
 def scripted_stages(realstack: Any) -> Iterator[FaultServer]:
     """Every stage's route on the scripted server (its calls go through the `api` queue's worker)."""
@@ -172,6 +258,13 @@ def test_from_upload_to_the_approved_word_file(
     assert "my own words" in " ".join(page.locator(f"section[data-section={key}] ins").all_inner_texts())
     page.go_back()
 
+    # Whatever the run left flagged stands between the draft and approval until the attorney resolves it.
+    page.reload()
+    if page.query_selector("#open-count") is not None:
+        page.click("#approve")
+        page.wait_for_selector("text=Edit the sentence, remove it, or accept it with a reason before approving.")
+        assert page.query_selector("#approved") is None
+    resolve_open_flags(page)
     page.click("#approve")
     page.wait_for_selector("#approved")
     with page.expect_download() as download:
@@ -182,4 +275,5 @@ def test_from_upload_to_the_approved_word_file(
     assert {"Introduction", "How we met", "Attestation"} <= set(headings)
     assert ATTESTATION in texts and edited in texts
     page.close()
-    assert run.versions.get(number=2).approved_by == attorney
+    latest = run.latest_version()
+    assert latest is not None and latest.approved_by == attorney
