@@ -93,7 +93,11 @@ _NUMBER_WORDS = {
 }
 _TITLES = {"mr", "mrs", "ms", "miss", "dr", "officer", "ofc", "sgt", "sergeant", "judge", "hon", "deputy", "the"}
 # Places and groups any declaration may name without a document naming them.
-_ALWAYS_KNOWN = {"united states", "u s", "us", "usa", "america", "the united states", "uscis", "vawa"}
+_ALWAYS_KNOWN = {
+    "united states", "u s", "us", "usa", "america", "united states of america", "vawa", "uscis", "dhs", "ice",
+    "u s citizenship and immigration services", "department of homeland security", "homeland security",
+    "immigration and customs enforcement",
+}  # fmt: skip
 _NAME_LABELS = ("PERSON", "ORG", "GPE", "LOC", "FAC")
 
 
