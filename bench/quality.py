@@ -2,6 +2,7 @@
 
     flock /tmp/affiant-llm.lock .venv/bin/python bench/quality.py [--sections introduction,marriage]
         [--out bench/results/quality_cpu.json] [--timeout 3600]
+    .venv/bin/python bench/quality.py --remeasure /tmp/affiant-bench-quality-XXXX   # no model: measure again
 
 1. Makes PDFs of the case's documents (bench/quality_case/*.txt, with casework.pdfgen) and ingests them
    with the case record (bench/quality_case/case.json) through `manage.py ingest`;
@@ -46,8 +47,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from generation.declarations import VAWA  # plain data: no Django needed
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+VAWA_KEYS = [s.key for s in VAWA.sections]
 
 CASE_DIR = Path(__file__).resolve().parent / "quality_case"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "quality_cpu.json"
@@ -399,12 +404,9 @@ def write_pdfs(into: Path) -> list[Path]:
 
 
 def load_gold() -> list[dict[str, Any]]:
-    from generation.declarations import VAWA
-
     facts: list[dict[str, Any]] = json.loads((CASE_DIR / "gold.json").read_text(encoding="utf-8"))["facts"]
-    keys = {s.key for s in VAWA.sections}
     for fact in facts:
-        if fact["section"] not in keys:
+        if fact["section"] not in VAWA_KEYS:
             raise SystemExit(f"gold fact {fact['id']}: no VAWA section {fact['section']!r}")
     return facts
 
@@ -448,60 +450,100 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the run")
     parser.add_argument("--redis-port", type=int, default=6396)
     parser.add_argument("--control-port", type=int, default=8796)
+    parser.add_argument(
+        "--remeasure",
+        type=Path,
+        metavar="VAR_DIR",
+        help="measure again the last run of an earlier bench's var dir (printed as it starts); runs no model",
+    )
     args = parser.parse_args()
+    keys = [k.strip() for k in args.sections.split(",") if k.strip()]
+    unknown = sorted(set(keys) - set(VAWA_KEYS))
+    if unknown:
+        parser.error(f"no VAWA section {', '.join(unknown)}; the sections are {', '.join(VAWA_KEYS)}")
+    if args.remeasure:
+        remeasure(args.remeasure, args.out)
+        return
     for port in (args.redis_port, args.control_port):
         if not _port_free(port):
             raise SystemExit(f"port {port} is in use: another stack would be met (--redis-port, --control-port)")
     var_dir = Path(tempfile.mkdtemp(prefix="affiant-bench-quality-"))
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        AFFIANT_VAR_DIR=str(var_dir),
+    _setup_django(
+        var_dir,
         AFFIANT_EMBEDDED_REDIS_PORT=str(args.redis_port),
         LLAMACPP_CONTROL_URL=f"http://127.0.0.1:{args.control_port}",
-        AFFIANT_DRAFT_SECTIONS=args.sections,
-        AFFIANT_LOG_LEVEL="WARNING",
+        AFFIANT_DRAFT_SECTIONS=",".join(keys),
+    )
+    from django.core.management import call_command
+
+    from casework.models import Case
+    from generation.headless import generate
+
+    load_gold()  # a bad gold file stops the bench before the run, not after
+    print(f"[bench] var dir {var_dir}", file=sys.stderr)
+    call_command("migrate", verbosity=0)
+    started = time.monotonic()
+    out = io.StringIO()
+    pdfs = [str(path) for path in write_pdfs(var_dir / "pdfs")]
+    call_command("ingest", "--case-json", str(CASE_DIR / "case.json"), *pdfs, stdout=out)
+    ingested = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    ingest = {"seconds": round(time.monotonic() - started, 1), "documents": ingested[:-1]}
+    case_id = ingested[-1]["case"]
+    unread = [line["file"] for line in ingested[:-1] if line["status"] != "indexed"]
+    if unread:
+        raise SystemExit(f"documents not indexed: {', '.join(unread)}")
+    print(f"[bench] ingested {len(ingested) - 1} documents in {ingest['seconds']}s", file=sys.stderr)
+
+    run, summary = generate(
+        case_for=lambda: Case.objects.get(pk=case_id),
+        template="vawa",
+        created_by=lambda case: None,
+        timeout=args.timeout,
+    )
+    report(run, summary, ingest=ingest, out=args.out)
+    if run.status != "completed":
+        sys.exit(1)
+
+
+def remeasure(var_dir: Path, out: Path) -> None:
+    if not (var_dir / "affiant.sqlite3").exists():
+        raise SystemExit(f"{var_dir} holds no bench database (affiant.sqlite3)")
+    _setup_django(var_dir)
+    from generation.models import DeclarationRun
+    from generation.report import run_summary
+
+    run = DeclarationRun.objects.filter(regenerates=None).order_by("-pk").first()
+    if run is None or not run.is_finished:
+        raise SystemExit(f"{var_dir} holds no finished run")
+    summary = run_summary(run)
+    # The run's own time: the stack's start, counted in a bench run's seconds, is not known here.
+    summary["seconds"] = round((run.finished_at - run.created_at).total_seconds(), 1) if run.finished_at else None
+    report(run, summary, ingest=None, out=out)
+
+
+def _setup_django(var_dir: Path, **env: str) -> None:
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings", AFFIANT_VAR_DIR=str(var_dir), AFFIANT_LOG_LEVEL="WARNING", **env
     )
     for name in ("DATABASE_URL", "REDIS_URL", "LLMOPS_CONFIG"):
         os.environ.pop(name, None)
     import django
 
     django.setup()
-    from django.core.management import call_command
 
-    from casework.models import Case
-    from generation.headless import generate
+
+def report(run: Any, run_summary: dict[str, Any], *, ingest: dict[str, Any] | None, out: Path) -> None:
+    """Measure the run's draft (its first version), print the JSON line and write the results file."""
     from generation.models import DraftSection
 
-    gold = load_gold()
-    print(f"[bench] var dir {var_dir}", file=sys.stderr)
-    call_command("migrate", verbosity=0)
-    started = time.monotonic()
-    out = io.StringIO()
-    call_command(
-        "ingest", "--case-json", str(CASE_DIR / "case.json"), *map(str, write_pdfs(var_dir / "pdfs")), stdout=out
-    )
-    ingested = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
-    ingest_seconds = round(time.monotonic() - started, 1)
-    case_id = ingested[-1]["case"]
-    unread = [line["file"] for line in ingested[:-1] if line["status"] != "indexed"]
-    if unread:
-        raise SystemExit(f"documents not indexed: {', '.join(unread)}")
-    print(f"[bench] ingested {len(ingested) - 1} documents in {ingest_seconds}s", file=sys.stderr)
-
-    run, run_summary = generate(
-        case_for=lambda: Case.objects.get(pk=case_id),
-        template="vawa",
-        created_by=lambda case: None,
-        timeout=args.timeout,
-    )
-    case = Case.objects.get(pk=case_id)
+    case = run.case
     sources = Sources.of(
         [page.text for document in case.documents.all() for page in document.pages.all()] + record_texts(case)
     )
     fields = ("key", "heading", "text", "sentences", "note", "missing")
     drafted = DraftSection.objects.filter(version__run=run, version__number=1).order_by("order")
     sections = [{f: getattr(s, f) for f in fields} for s in drafted]
-    measured = measure(sections, gold, sources)
+    measured = measure(sections, load_gold(), sources)
     summary = {**measured["summary"], "llm_calls": run_summary["llm_calls"], "seconds": run_summary["seconds"]}
     result = {
         **summary,
@@ -513,18 +555,16 @@ def main() -> None:
             "python": platform.python_version(),
         },
         "catalog": catalog_detail(),
-        "sections_asked": args.sections or "all",
+        "sections_asked": [s["key"] for s in sections],
         **measured["extra"],
         "run": run_summary,
-        "ingest": {"seconds": ingest_seconds, "documents": ingested[:-1]},
+        "ingest": ingest,
         "detail": {"sections": measured["sections"], "gold": measured["gold"]},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"[bench] wrote {args.out}", file=sys.stderr)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"[bench] wrote {out}", file=sys.stderr)
     print(json.dumps(summary))
-    if run.status != "completed":
-        sys.exit(1)
 
 
 if __name__ == "__main__":
