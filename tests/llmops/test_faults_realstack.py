@@ -134,3 +134,34 @@ def test_llmcall_through_the_queue_reaches_the_real_model(realstack: Any) -> Non
     assert (result["status"], result["model"]) == ("completed", "local-drafter")
     assert result["text"] and result["timings"]["prompt_tokens"] > 3
     assert result["timings"]["queue_wait_s"] is not None and result["timings"]["first_token_s"] is not None
+
+
+def test_a_real_grammar_constrained_answer_repeating_one_value_completes_on_its_model(realstack: Any) -> None:
+    """The real model under a real grammar gives one value for four needs: an answer, not a loop."""
+    import json
+
+    from llmops.watch import LoopDetector
+
+    not_stated = "Not stated in the excerpts: nothing in them says when, where or how this happened."
+    needs = ["when they married", "where they married", "who attended the wedding", "when they separated"]
+    # One allowed value: the answer repeats it whatever the model's weights, so the test cannot pass by luck.
+    answer = {"type": "object", "properties": {"fact": {"type": "string", "enum": [not_stated]}}, "required": ["fact"]}
+    schema = {"type": "object", "properties": dict.fromkeys(needs, answer), "required": needs}
+    with dispatch_locally() as pending:
+        request_completion(
+            route="extract",
+            messages=[
+                Message(role="system", content="Excerpt 1: Maria met Daniel at a church picnic in Houston in 2015."),
+                Message(role="user", content=f"Answer each question from the excerpt as JSON: {'; '.join(needs)}."),
+            ],
+            stage="extract",
+            json_schema=schema,
+            max_tokens=256,
+        )
+        last = drain(pending)
+    assert last is not None
+    assert (last.status, last.attempt) == (CallStatus.COMPLETED, 1), last.error
+    assert json.loads(last.output) == {need: {"fact": not_stated} for need in needs}
+    detector = LoopDetector()
+    assert any(detector.feed(word + " ") for word in last.output.split()), "the n-gram detector alone would cut it"
+    assert not HangEvent.objects.exists()
