@@ -167,3 +167,19 @@ def test_the_memory_chart_covers_the_last_hour_or_day(firm_people: dict[str, Any
     points = lambda page: page.split('points="')[1].split('"')[0].count(",")  # noqa: E731
     assert "GPU memory, last hour" in hour and "GPU memory, last day" in day
     assert points(hour) == 3 and points(day) == 4
+
+
+def test_the_models_page_counts_refusals_per_model(firm_people: dict[str, Any], machinery: dict[str, Any]) -> None:
+    for model, error_kind in (("judge", "refused"), ("judge", "refused"), ("judge", "loop"), ("drafter", "")):
+        LLMCall.objects.create(
+            model=machinery[model], host=machinery["host"], stage="judge", messages=[], max_tokens=64,
+            status="failed" if error_kind else "completed", error_kind=error_kind,
+        )  # fmt: skip
+    page = _client(firm_people, "ops").get(reverse("llmops:model_list")).content.decode()
+
+    def cell(model: str, css: str) -> str:
+        row = page[page.index(f'data-model="{model}"') :].split("</tr>")[0]
+        return row.split(f'<td class="{css}">')[1].split("</td>")[0]
+
+    assert (cell("judge", "refused"), cell("drafter", "refused")) == ("2", "0")
+    assert "<th" in page and "Refused</th>" in page
