@@ -14,11 +14,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-# What a refusal opens with: an apology or a "however" before it.
+# What a refusal may open with: an apology or a "however" before it.
 _LEAD = (
     r"(?:(?:i'm|i am) (?:so |very |really |truly )?sorry|i apologi[sz]e|sorry|unfortunately|however|regrettably)"
     r"[,.!]? (?:but )?"
 )
+# An apology alone: with one, a narrower set of verbs needs no object ("I'm sorry, but I can't write the…").
+_APOLOGY = r"(?:(?:i'm|i am) (?:so |very |really |truly )?sorry|i apologi[sz]e|sorry)[,.!]? (?:but )?"
 _CANNOT = (
     r"i (?:really |simply |absolutely )?(?:can't|cannot|can not|won't|will not|must not|should not|shouldn't)"
     r"|i(?:'m| am) (?:afraid i (?:can't|cannot)|unable|not able|not allowed|not permitted|not comfortable|not going)"
@@ -29,6 +31,9 @@ _VERB = (
     r"(?:help|assist|provide|comply|fulfil+|create|generate|write|produce|complete|engage|support|answer|respond"
     r"|draft|continue|share|process|discuss|give|proceed|participate|do (?:that|this))"
 )
+# Of those, the ones an apology makes a refusal by themselves (not "continue", "share", "give": a declarant
+# may well say "I'm sorry, I can't continue").
+_APOLOGY_VERB = r"(?:help|assist|provide|comply|fulfil+|create|generate|write|produce|answer|respond|draft)"
 # What the verb is about: the request or the content asked for.
 _OBJECT = (
     r"(?:(?:you )?with (?:that|this|such|your request|the request|requests?|content|writing|creating|generating"
@@ -37,19 +42,25 @@ _OBJECT = (
     r"|content (?:that|which|about|involving|describing|depicting)\b"
     r"|(?:assistance|guidance|a response|responses)\b"
     r"|(?:a|an|the|this|that|such|any) (?:declaration|statement|story|narrative|account|description|text)s?"
-    r" (?:that |which )?(?:describ|depict|detail|involv|contain)"
-    r"|(?:that|this) ?(?:[.!]|$))"
+    r" (?:that |which )?(?:describ|depict|detail|involv|contain))"
 )
 _SENTENCE_REFUSALS = [
     # "I can't help with that." "I'm unable to provide assistance with this request."
     re.compile(rf"^(?:{_LEAD})?(?:{_CANNOT})(?: be able)?(?: to)? {_VERB}\b[^.!?]{{0,80}}?{_OBJECT}"),
-    # "I'm sorry, but I can't write the declaration." An apology makes the verb enough.
+    # "I can't provide that." The bare "that" only right after the verb: "I cannot continue like this." is an answer.
     re.compile(
-        rf"^{_LEAD}(?:{_CANNOT})(?: be able)?(?: to)? {_VERB}"
+        rf"^(?:{_LEAD})?(?:{_CANNOT})(?: be able)?(?: to)? (?:{_VERB} (?:that|this)|do (?:that|this)) ?(?:[.!]|$)"
+    ),
+    # "I'm sorry, but I can't write the declaration."
+    re.compile(
+        rf"^{_APOLOGY}(?:{_CANNOT})(?: be able)?(?: to)? {_APOLOGY_VERB}"
         r"(?: (?:you|with|this|that|the|a|an|such|any|content|requests?)\b| ?[.!,]|$)"
     ),
-    # Verbs that only ever answer a request.
-    re.compile(rf"^(?:{_LEAD})?(?:{_CANNOT})(?: be able)?(?: to)? (?:assist|comply|fulfil+|generate)\b"),
+    # Verbs that only ever answer a request (but "I cannot assist my mother" is a declarant's).
+    re.compile(
+        rf"^(?:{_LEAD})?(?:{_CANNOT})(?: be able)?(?: to)? (?:assist|comply|fulfil+|generate)\b"
+        r"(?! (?:my|his|her|him|them|their|our)\b)"
+    ),
     re.compile(r"^i (?:must|have to|need to) (?:respectfully |politely )?(?:decline|refuse)\b"),
     re.compile(
         r"^(?:as an? |i(?:'m| am) (?:just |only )?an? )"

@@ -25,6 +25,8 @@ REFUSALS = [
     "I understand this is a sensitive topic. However, I can't write that.",
     "If you or someone you know is experiencing abuse, please call the National Domestic Violence Hotline.",
     "**I cannot generate that content.**",
+    "I can't provide that.",
+    "Sorry, I can't write that.",
 ]
 
 ANSWERS = [
@@ -38,6 +40,12 @@ ANSWERS = [
     "I will not go back to him.",
     "I cannot write English well, so my cousin helped me.",
     "I'm sorry, I cannot live without you. (his text message of May 3)",
+    "I cannot continue like this.",
+    "However, I cannot continue the relationship.",
+    "I'm sorry, I can't continue.",
+    "I can't share the apartment with him anymore.",
+    "I cannot assist my mother since he took the car.",
+    "I can't do this anymore.",
     "He said: I'm sorry, I can't help it.",
     "I understand English a little.",
     "Not stated in the excerpts.",
