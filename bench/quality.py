@@ -101,7 +101,8 @@ _TITLES = {"mr", "mrs", "ms", "miss", "dr", "officer", "ofc", "sgt", "sergeant",
 _ALWAYS_KNOWN = {
     "united states", "u s", "us", "usa", "america", "united states of america", "vawa", "uscis", "dhs", "ice",
     "u s citizenship and immigration services", "department of homeland security", "homeland security",
-    "immigration and customs enforcement",
+    "immigration and customs enforcement", "god", "jesus", "christmas", "christmas eve", "new year s eve", "easter",
+    "mom", "dad", "mama", "papa", "mommy", "daddy", "english", "spanish", "catholic", "bible",
 }  # fmt: skip
 _NAME_LABELS = ("PERSON", "ORG", "GPE", "LOC", "FAC")
 
