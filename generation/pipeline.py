@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -202,6 +203,16 @@ class _RunContext:
         client = run.case.client
         self.client_name = client.name if client else "the declarant"
 
+    @cached_property
+    def record_text(self) -> str:
+        """The case record as text (generation.record), for the faithfulness gate: read once per advance
+        and only when asked for."""
+        try:
+            from generation.record import record_text
+        except ImportError:  # the case record's module is not in this tree yet: the passages alone
+            return ""
+        return record_text(self.run.case)
+
 
 # --- taking results in --------------------------------------------------------------------------
 
@@ -390,13 +401,13 @@ def _end_judge(context: _RunContext, section: RunSection, steps: list[SectionSte
 
 
 def _begin_guardrails(context: _RunContext, section: RunSection) -> bool:
-    facts_by_id = {f["id"]: f for f in section.facts}
-    chosen = [c for c in guardrails.candidates(section.sentences, facts_by_id) if section.sentences[c.index]["facts"]]
+    sources = _sources(context, section)
+    chosen = [c for c in guardrails.candidates(section.sentences, sources) if section.sentences[c.index]["facts"]]
     if not chosen:
-        _apply_guardrails(section, None)
+        _apply_guardrails(context, section, None)
         return False
     messages = guardrails.build_messages(
-        client_name=context.client_name, sentences=section.sentences, chosen=chosen, facts_by_id=facts_by_id
+        client_name=context.client_name, sentences=section.sentences, chosen=chosen, sources=sources
     )
     return _request(
         context,
@@ -413,21 +424,29 @@ def _end_guardrails(context: _RunContext, section: RunSection, steps: list[Secti
     rewrites = step.result.get("rewrites") if step.status == StepStatus.DONE else None
     if step.status == StepStatus.FAILED:
         section.note = (
-            f"{section.note}\nThe guardrails rewrite failed ({step.error}); flagged sentences are marked.".strip()
-        )
-    _apply_guardrails(section, [str(r) for r in rewrites] if isinstance(rewrites, list) else None)
+            f"{section.note}\nThe guardrails rewrite failed ({step.error}); the sentences it was to fix were removed."
+        ).strip()
+    _apply_guardrails(context, section, [str(r) for r in rewrites] if isinstance(rewrites, list) else None)
 
 
-def _apply_guardrails(section: RunSection, rewrites: list[str] | None) -> None:
-    facts_by_id = {f["id"]: f for f in section.facts}
-    chosen = guardrails.candidates(section.sentences, facts_by_id)
+def _sources(context: _RunContext, section: RunSection) -> guardrails.Sources:
+    """What the faithfulness gate checks the section's sentences against: their facts, the full text of
+    the passages those come from, and the case record."""
+    return guardrails.Sources.of(facts=section.facts, evidence=section.evidence, record=context.record_text)
+
+
+def _apply_guardrails(context: _RunContext, section: RunSection, rewrites: list[str] | None) -> None:
+    """Keep what passes the faithfulness gate (or a rewrite of it that does); remove the rest, with a note
+    to the attorney saying why."""
+    sources = _sources(context, section)
+    chosen = guardrails.candidates(section.sentences, sources)
     asked = [c for c in chosen if section.sentences[c.index]["facts"]]
     aligned = _align(chosen, asked, rewrites)
-    section.sentences, removed = guardrails.apply(section.sentences, chosen, aligned, facts_by_id)
+    section.sentences, removed = guardrails.apply(section.sentences, chosen, aligned, sources)
     if removed:
         section.note = "\n".join([section.note, *removed]).strip()
     if not section.sentences:
-        _settle(section, SectionStatus.MISSING, "Every drafted sentence was unsupported and removed.")
+        _settle(section, SectionStatus.MISSING, "Every drafted sentence failed the faithfulness gate and was removed.")
         return
     section.save(update_fields=["sentences", "note"])
     _next_stage(section, Stage.SCORE)

@@ -14,13 +14,19 @@ def run_call_ids(run: DeclarationRun) -> set[int]:
     return set(LLMCall.objects.filter(callback__kwargs__run_id=run.pk).values_list("pk", flat=True))
 
 
+def _judged(judge: dict[str, Any]) -> bool:
+    """A judge that returned a valid rubric (judgements stored before `valid` was kept: one without error)."""
+    return bool(judge.get("valid", not judge.get("error")))
+
+
 def run_summary(run: DeclarationRun) -> dict[str, Any]:
     version = run.versions.order_by("number").first()
     sections = list(version.sections.all()) if version else []
     sentences = [s for section in sections for s in section.sentences]
     scores = [s["bertscore"] for s in sentences if s.get("bertscore") is not None]
     call_ids = run_call_ids(run)
-    judges = max((len(s.judgement.get("judges", [])) for s in sections), default=0)
+    # Judges that returned a valid rubric (all five criteria, 1 to 5) for some section, not judge slots.
+    judges = len({j["slot"] for s in sections for j in s.judgement.get("judges", []) if _judged(j)})
     return {
         "run": run.pk,
         "status": run.status,

@@ -1,5 +1,5 @@
-"""What the stages share: how evidence is written into a prompt, how JSON answers are read, and the
-plain-text check that a sentence says only what its sources say."""
+"""What the stages share: how evidence is written into a prompt and how JSON answers are read. Whether a
+sentence or a fact says only what its sources say is generation.faithfulness's to check."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from casework.search import STOP_WORDS
 PASSAGE_PROMPT_CHARS = 600
 
 _WORD = re.compile(r"[a-zA-Z\u00C0-\u024F0-9']+")
-_NUMBER = re.compile(r"\d+")
 # Words that carry no fact of their own: a sentence built only from these has nothing to check.
 _FILLER = STOP_WORDS | frozenset(
     "am been being but if into just not also very so then there than him himself herself myself "
@@ -57,29 +56,6 @@ def read_json(output: str) -> dict[str, Any]:
 
 def content_terms(text: str) -> set[str]:
     return {w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _FILLER and len(w) > 2}
-
-
-def unsupported_reason(claim: str, sources: list[str]) -> str | None:
-    """Why `claim` is not backed by `sources`, or None when it is.
-
-    Deliberately plain: every number in the claim (dates, ages, amounts, case numbers) must appear in a
-    source, and the claim must share words that carry meaning with one. It cannot prove a claim true;
-    it catches the invented date or event a small model writes with confidence.
-    """
-    if not sources:
-        return "it cites no evidence"
-    joined = " ".join(sources)
-    source_numbers = set(_NUMBER.findall(joined))
-    invented = [n for n in _NUMBER.findall(claim) if n not in source_numbers]
-    if invented:
-        return f"{', '.join(sorted(set(invented)))} is not in the evidence it cites"
-    terms = content_terms(claim)
-    if not terms:
-        return None  # nothing to check ("I was afraid." holds no fact that could be wrong)
-    shared = terms & content_terms(joined)
-    if len(shared) >= min(2, len(terms)):
-        return None
-    return "none of its facts appear in the evidence it cites"
 
 
 def int_enum(upper: int, *, lower: int = 1) -> dict[str, Any]:

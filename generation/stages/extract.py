@@ -2,7 +2,8 @@
 
 The model answers every need of the section as JSON under a schema (the grammar makes any other
 answer impossible): the number of the excerpt that answers it, 0 when none does, and the fact in a
-short sentence. A fact whose excerpt does not back it (see common.unsupported_reason) is not kept;
+short sentence. A fact whose excerpt does not back it (generation.faithfulness.check_fact: its names,
+places, dates and numbers are the excerpt's, and it does not reverse it) is not kept;
 its need is listed as missing, for the attorney to ask the client about.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from generation.declarations import SectionSpec
+from generation.faithfulness import check_fact
 from generation.stages.common import (
     content_terms,
     excerpt_lines,
@@ -21,7 +23,6 @@ from generation.stages.common import (
     squash,
     text_field,
     tokens_for,
-    unsupported_reason,
 )
 from llmops.providers.base import Message
 
@@ -65,8 +66,11 @@ def build_messages(*, client_name: str, section: SectionSpec, evidence: list[dic
     ]
 
 
-def parse(answer: dict[str, Any], section: SectionSpec, evidence: list[dict[str, Any]]) -> tuple[list[dict], list[str]]:
-    """The facts the evidence backs, numbered F1.., and the needs left unanswered."""
+def parse(
+    answer: dict[str, Any], section: SectionSpec, evidence: list[dict[str, Any]], record: str = ""
+) -> tuple[list[dict], list[str]]:
+    """The facts the evidence backs, numbered F1.., and the needs left unanswered.
+    `record` is the case record's text (generation.record.record_text), where a fact's names may also be."""
     by_n = {e["n"]: e for e in evidence}
     candidates: list[tuple[str | None, Any]] = [(need, answer.get(need)) for need in section.needs]
     others = answer.get("other facts")
@@ -75,7 +79,7 @@ def parse(answer: dict[str, Any], section: SectionSpec, evidence: list[dict[str,
     missing: list[str] = []
     seen: set[str] = set()
     for need, item in candidates:
-        fact = _backed_fact(item, by_n)
+        fact = _backed_fact(item, by_n, record)
         if fact is None:
             if need is not None:
                 missing.append(need)
@@ -99,9 +103,10 @@ def parse(answer: dict[str, Any], section: SectionSpec, evidence: list[dict[str,
     return facts, missing
 
 
-def _backed_fact(item: Any, by_n: dict[int, dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+def _backed_fact(item: Any, by_n: dict[int, dict[str, Any]], record: str = "") -> tuple[str, dict[str, Any]] | None:
     """The fact and the excerpt that backs it. A small model often names the wrong excerpt (or none)
-    for a fact it copied correctly: the one it named is tried first, then the others, best overlap first."""
+    for a fact it copied correctly: the one it named is tried first, then the others, best overlap first.
+    A name or date the excerpt lacks may come from the case record's text (`record`)."""
     if not isinstance(item, dict):
         return None
     text = clean_fact(str(item.get("fact") or ""))
@@ -113,7 +118,7 @@ def _backed_fact(item: Any, by_n: dict[int, dict[str, Any]]) -> tuple[str, dict[
         key=lambda e: -len(content_terms(text) & content_terms(e["text"])),
     )
     for source in ([named] if named else []) + others:
-        if unsupported_reason(text, [source["text"]]) is None:
+        if not check_fact(text, passage=source["text"], record=record):
             return text, source
     return None  # the model wrote something no excerpt says
 

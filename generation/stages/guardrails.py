@@ -1,9 +1,12 @@
-"""Stage 4, guardrails: rewrite what the judges flagged, and never keep an unsupported sentence silently.
+"""Stage 4, guardrails: no sentence reaches the draft unless the faithfulness gate passes it.
 
-A sentence is a candidate when a judge flagged it or when the plain check (common.unsupported_reason)
-finds it says what its facts do not. A candidate that cites facts is rewritten from those facts only;
-a rewrite that still fails the check, or a sentence that cites nothing, is taken out of the draft and
-becomes a note to the attorney, with the reason.
+A sentence is a candidate when a judge flagged it, when the faithfulness gate (generation.faithfulness)
+finds it says what its sources do not, or when it is not in the client's first-person voice. A candidate
+that cites facts is rewritten once, from those facts only, with each of its problems stated; a rewrite
+that passes the gate takes its place (marked `rewritten`, for the attorney's information). Whatever
+still fails — no rewrite came, the rewrite failed the gate, or the sentence cites nothing — is taken
+out of the draft and becomes a note to the attorney with the reason: never kept silently, never kept
+with a flag.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ from typing import Any
 
 from django.conf import settings
 
-from generation.stages.common import text_field, tokens_for, unsupported_reason
+from generation.faithfulness import check_sentence, client_names
+from generation.stages.common import text_field, tokens_for
 from generation.stages.draft import clean_sentence
 from llmops.providers.base import Message
+
+_MIN_WORDS = 3
 
 
 @dataclass(frozen=True)
 class Candidate:
     index: int  # into the section's sentences
     judged: tuple[str, ...]  # what the judges said
-    checked: tuple[str, ...]  # what the plain checks found
+    checked: tuple[str, ...]  # what the faithfulness gate and the voice check found
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -37,22 +43,44 @@ def voice_problem(text: str) -> str | None:
     return None if _FIRST_PERSON.search(text) else "it is not in the client's first-person voice"
 
 
-def sources_of(sentence: dict[str, Any], facts_by_id: dict[str, dict[str, Any]]) -> list[str]:
-    return [facts_by_id[i]["text"] for i in sentence["facts"] if i in facts_by_id]
+@dataclass(frozen=True)
+class Sources:
+    """What a section's sentences are checked against: its facts, the full text of its passages (by
+    excerpt number) and the case record's text."""
+
+    facts_by_id: dict[str, dict[str, Any]]
+    passages: dict[int, str]
+    record: str = ""
+
+    @classmethod
+    def of(cls, *, facts: list[dict[str, Any]], evidence: list[dict[str, Any]], record: str) -> Sources:
+        return cls({f["id"]: f for f in facts}, {e["n"]: e["text"] for e in evidence}, record)
+
+    def facts_of(self, fact_ids: list[str]) -> list[dict[str, Any]]:
+        return [self.facts_by_id[i] for i in fact_ids if i in self.facts_by_id]
+
+    def passages_of(self, fact_ids: list[str]) -> list[str]:
+        numbers = dict.fromkeys(f.get("n") for f in self.facts_of(fact_ids) if f.get("source") != "record")
+        return [self.passages[n] for n in numbers if n in self.passages]
+
+    def problems(self, text: str, fact_ids: list[str]) -> list[str]:
+        """Why `text`, citing `fact_ids`, may not stand in the client's declaration (empty: it may)."""
+        problems = check_sentence(
+            text,
+            facts=self.facts_of(fact_ids),
+            passages=self.passages_of(fact_ids),
+            record=self.record,
+            client=client_names(self.record),
+        )
+        voice = voice_problem(text)
+        return [*problems, voice] if voice else problems
 
 
-def candidates(sentences: list[dict[str, Any]], facts_by_id: dict[str, dict[str, Any]]) -> list[Candidate]:
+def candidates(sentences: list[dict[str, Any]], sources: Sources) -> list[Candidate]:
     found = []
     for index, sentence in enumerate(sentences):
         judged = tuple(f["reason"] or "flagged by a judge" for f in sentence["flags"] if f["kind"] == "judge")
-        checked = tuple(
-            problem
-            for problem in (
-                unsupported_reason(sentence["text"], sources_of(sentence, facts_by_id)),
-                voice_problem(sentence["text"]),
-            )
-            if problem
-        )
+        checked = tuple(sources.problems(sentence["text"], sentence["facts"]))
         if judged or checked:
             found.append(Candidate(index, judged, checked))
     return found
@@ -78,23 +106,31 @@ def max_tokens(count: int) -> int:
     return tokens_for(count * (settings.AFFIANT_SENTENCE_MAX_CHARS + 10) + 30)
 
 
+def fact_line(fact: dict[str, Any]) -> str:
+    """A fact with who did, said or holds it: the rewrite must not give the abuser's act to the client."""
+    actor = fact.get("actor")
+    return f"({actor}) {fact['text']}" if actor and actor != "other" else str(fact["text"])
+
+
 def build_messages(
     *,
     client_name: str,
     sentences: list[dict[str, Any]],
     chosen: list[Candidate],
-    facts_by_id: dict[str, dict[str, Any]],
+    sources: Sources,
 ) -> list[Message]:
     blocks = []
     for number, candidate in enumerate(chosen, start=1):
         sentence = sentences[candidate.index]
-        facts = "; ".join(sources_of(sentence, facts_by_id))
-        blocks.append(
-            f"{number}. Sentence: {sentence['text']}\n   Problem: {'; '.join(candidate.reasons)}\n   Facts: {facts}"
-        )
+        facts = "; ".join(fact_line(f) for f in sources.facts_of(sentence["facts"]))
+        problems = "\n".join(f"   Problem: {reason}" for reason in candidate.reasons)
+        blocks.append(f"{number}. Sentence: {sentence['text']}\n{problems}\n   Facts: {facts}")
     instructions = (
-        f"Rewrite each sentence of {client_name}'s declaration so that it states only its facts, in the first "
-        'person ("I", "my"), keeping the dates, places and names of the facts.'
+        f"Rewrite each sentence of {client_name}'s declaration so that it fixes its problems and states only "
+        'its facts, in the first person ("I", "my", "me"), keeping the dates, places and names of the facts. '
+        f'"I" is {client_name}: what the abuser, the police, the court or anyone else did stays theirs '
+        '("he hit me", "the court granted me an order"). Quote messages in quotation marks; never write '
+        "phone numbers, e-mails or record numbers."
     )
     return [
         Message(role="system", content="\n".join(blocks)),
@@ -106,11 +142,12 @@ def apply(
     sentences: list[dict[str, Any]],
     chosen: list[Candidate],
     rewrites: list[str] | None,
-    facts_by_id: dict[str, dict[str, Any]],
+    sources: Sources,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The section's sentences after the guardrails, and the notes for the attorney on what was removed.
 
-    `rewrites` is None when no rewrite was asked for or the rewrite call failed."""
+    `rewrites` (lined up with `chosen`) is None when no rewrite was asked for or the rewrite call failed.
+    A candidate stays only as a rewrite that passes the gate; the rest is removed, with the reason."""
     notes: list[str] = []
     fixed = {c.index: c for c in chosen}
     kept: list[dict[str, Any]] = []
@@ -119,25 +156,25 @@ def apply(
         if candidate is None:
             kept.append(sentence)
             continue
-        sources = sources_of(sentence, facts_by_id)
         position = chosen.index(candidate)
         rewrite = clean_sentence(rewrites[position]) if rewrites and position < len(rewrites) else ""
-        if (
-            rewrite
-            and len(rewrite.split()) >= 3
-            and unsupported_reason(rewrite, sources) is None
-            and not voice_problem(rewrite)
-        ):
-            flags = sentence["flags"] + [
-                {"kind": "rewritten", "by": "guardrails", "reason": "; ".join(candidate.reasons)}
-            ]
-            kept.append({**sentence, "text": rewrite, "original": sentence["text"], "flags": flags})
-        elif sources and unsupported_reason(sentence["text"], sources) is None:
-            # Backed by its facts, and no better wording came: kept, with what is wrong shown on it.
-            flags = sentence["flags"] + [
-                {"kind": "guardrails", "by": "guardrails", "reason": problem} for problem in candidate.checked
-            ]
-            kept.append({**sentence, "flags": flags})
-        else:
-            notes.append(f'Removed "{sentence["text"]}": {"; ".join(candidate.reasons)}.')
+        if not sentence["facts"]:
+            notes.append(_removed(sentence, candidate.reasons))
+            continue
+        if not rewrite or len(rewrite.split()) < _MIN_WORDS:
+            notes.append(_removed(sentence, (*candidate.reasons, "no usable rewrite came")))
+            continue
+        still = sources.problems(rewrite, sentence["facts"])
+        if still:
+            failed = f'its rewrite "{rewrite}" failed too: {"; ".join(still)}'
+            notes.append(_removed(sentence, (*candidate.reasons, failed)))
+            continue
+        # The judges' and checks' remarks were about the old wording: the rewrite answers them.
+        flags = [f for f in sentence["flags"] if f["kind"] not in ("judge", "guardrails")]
+        flags.append({"kind": "rewritten", "by": "guardrails", "reason": "; ".join(candidate.reasons)})
+        kept.append({**sentence, "text": rewrite, "original": sentence["text"], "flags": flags})
     return kept, notes
+
+
+def _removed(sentence: dict[str, Any], reasons: tuple[str, ...]) -> str:
+    return f'Removed "{sentence["text"]}": {"; ".join(dict.fromkeys(reasons))}.'

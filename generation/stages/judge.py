@@ -4,6 +4,7 @@ disagree by two points or more, the disagreement is shown to the attorney."""
 
 from __future__ import annotations
 
+import re
 from statistics import mean
 from typing import Any
 
@@ -24,6 +25,8 @@ REASON_CHARS = 100
 # Two points apart on a five-point scale is more than noise: the attorney should look.
 DISAGREEMENT = 2
 MAX_FLAGS = 3
+# A remark shorter than this says nothing an attorney can use ("ok", "Good.").
+MIN_REMARK_WORDS = 3
 
 
 def schema(sentences: int) -> dict[str, Any]:
@@ -60,19 +63,60 @@ def build_messages(
 
 
 def parse(answer: dict[str, Any], sentences: int) -> dict[str, Any]:
-    """One judge's verdict, with out-of-range values left out rather than guessed."""
-    scores = {name: answer[name] for name in CRITERIA if isinstance(answer.get(name), int) and 1 <= answer[name] <= 5}
+    """One judge's verdict, with out-of-range values left out rather than guessed, and remarks that are
+    not a sentence (empty, JSON debris, a bare name) left out rather than shown. `rubric` is whether it
+    scored all five criteria from 1 to 5: a verdict without one does not count."""
+    scores = {name: answer[name] for name in CRITERIA if _score(answer.get(name))}
     flags = []
     for item in answer.get("flagged") or []:
-        if isinstance(item, dict) and isinstance(item.get("sentence"), int) and 1 <= item["sentence"] <= sentences:
-            flags.append({"sentence": item["sentence"], "reason": " ".join(str(item.get("reason") or "").split())})
-    return {"scores": scores, "remarks": " ".join(str(answer.get("remarks") or "").split()), "flagged": flags}
+        if isinstance(item, dict) and _score(item.get("sentence"), sentences):
+            reason = " ".join(str(item.get("reason") or "").split())
+            flags.append({"sentence": item["sentence"], "reason": reason if _readable(reason) else ""})
+    remarks = " ".join(str(answer.get("remarks") or "").split())
+    return {
+        "scores": scores,
+        "remarks": remarks if is_remark(remarks) else "",
+        "flagged": flags,
+        "rubric": len(scores) == len(CRITERIA),
+    }
+
+
+def _score(value: Any, upper: int = 5) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= upper
+
+
+_LETTERS = re.compile(r"[^\W\d_]")
+_DEBRIS = re.compile(r'^[\s:{}\[\],"\\]|[{}\[\]]|":|\\[nu"]')
+
+
+def _readable(text: str) -> bool:
+    """Words, not JSON debris: mostly letters, no braces or escaped quotes."""
+    letters = len(_LETTERS.findall(text))
+    return bool(text) and letters >= max(3, len(text.replace(" ", "")) // 2) and not _DEBRIS.search(text)
+
+
+def is_remark(text: str) -> bool:
+    """A remark worth showing the attorney: a readable sentence of three words or more that is not just
+    a name ("Maria Elena Ramirez Lopez." is a name, not a remark)."""
+    words = re.findall(r"[^\W\d_][\w'\u2019-]*", text)
+    if len(words) < MIN_REMARK_WORDS or not _readable(text):
+        return False
+    return any(w[0].islower() for w in words)
+
+
+NO_RUBRIC = "no valid rubric (every criterion scored 1 to 5)"
+
+
+def valid(verdict: dict[str, Any]) -> bool:
+    """Whether the judge returned a valid rubric; one that did not does not count, nor do its flags."""
+    return bool(verdict.get("verdict") and verdict["verdict"].get("rubric", True) and verdict["verdict"]["scores"])
 
 
 def aggregate(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
     """verdicts: [{slot, route, model, verdict | None, error}] → per-criterion mean and spread, and where
-    the judges disagree."""
-    judged = [v for v in verdicts if v.get("verdict")]
+    the judges disagree. Only the judges that returned a valid rubric (all five criteria, each 1 to 5)
+    count; `judged` is how many did."""
+    judged = [v for v in verdicts if valid(v)]
     criteria: dict[str, dict[str, Any]] = {}
     for name in CRITERIA:
         by_slot = {str(v["slot"]): v["verdict"]["scores"][name] for v in judged if name in v["verdict"]["scores"]}
@@ -96,8 +140,9 @@ def aggregate(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
                 "slot": v["slot"],
                 "route": v["route"],
                 "model": v.get("model", ""),
-                "remarks": v["verdict"]["remarks"] if v.get("verdict") else "",
-                "error": v.get("error", ""),
+                "remarks": v["verdict"]["remarks"] if valid(v) else "",
+                "error": v.get("error", "") or ("" if valid(v) or not v.get("verdict") else NO_RUBRIC),
+                "valid": valid(v),
             }
             for v in verdicts
         ],
@@ -106,10 +151,12 @@ def aggregate(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def flags_by_sentence(verdicts: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
-    """Sentence index (0-based) → the judges' flags on it."""
+    """Sentence index (0-based) → the flags of the judges that returned a valid rubric."""
     flags: dict[int, list[dict[str, Any]]] = {}
     for v in verdicts:
-        for flag in (v.get("verdict") or {}).get("flagged", []):
+        if not valid(v):
+            continue
+        for flag in v["verdict"].get("flagged", []):
             flags.setdefault(flag["sentence"] - 1, []).append(
                 {"kind": "judge", "by": f"judge {v['slot'] + 1} ({v['route']})", "reason": flag["reason"]}
             )

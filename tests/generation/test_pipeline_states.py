@@ -24,6 +24,7 @@ from generation.pipeline import (
     do_regenerate_section,
     do_start_run,
 )
+from generation.report import run_summary
 from generation.tasks import score_section_task
 from llmops.catalog import load_catalog
 from llmops.models import CallStatus, LLMCall
@@ -176,9 +177,32 @@ def test_a_judge_that_fails_leaves_the_others_counted(case: Any) -> None:
     judgement = run.sections.get(key="introduction").judgement
     assert judgement["judged"] == 2
     assert [j["error"] != "" for j in judgement["judges"]] == [False, True, False]
+    assert run_summary(run)["judges"] == 2
+
+
+def test_only_judges_with_a_valid_rubric_count_and_debris_is_not_shown(case: Any) -> None:
+    def debris(call: LLMCall) -> str:
+        if call.stage == "judge" and call.label.endswith(" 1"):
+            return json.dumps({**json.loads(good_answer(call)), "remarks": ":{"})  # scored, but its remark is debris
+        if call.stage == "judge" and call.label.endswith(" 3"):
+            return json.dumps({"remarks": "Maria Elena Ramirez Lopez", "flagged": [{"sentence": 1, "reason": "x"}]})
+        return good_answer(call)
+
+    run = run_to_the_end(do_start_run(case=case, created_by=None), debris)
+    intro = run.sections.get(key="introduction")
+    judges = intro.judgement["judges"]
+    assert intro.judgement["judged"] == 2 and [j["valid"] for j in judges] == [True, True, False]
+    assert [j["remarks"] for j in judges] == ["", "", ""]  # ":{", "judge 1" (two words) and a bare name
+    assert intro.judgement["criteria"]["coverage"]["scores"] == {"0": 2, "1": 3}  # the third does not count
+    assert not any(f["kind"] == "judge" for s in intro.sentences for f in s["flags"])  # nor do its flags
+    assert run_summary(run)["judges"] == 2  # judges that returned a valid rubric, not the three slots
 
 
 def test_the_guardrails_rewrite_or_remove_what_is_not_supported(case: Any) -> None:
+    """What fails the faithfulness gate or a judge is rewritten once; what still fails is removed with the
+    reason, never kept with a flag (it used to be, when its facts backed it: a judge-flagged sentence
+    whose rewrite failed stayed in the draft)."""
+
     def inventive(call: LLMCall) -> str:
         if call.stage == "draft":
             return json.dumps(
@@ -187,12 +211,18 @@ def test_the_guardrails_rewrite_or_remove_what_is_not_supported(case: Any) -> No
                         {"facts": ["F1"], "text": "I was born on April 12, 1990 in Quetzaltenango, Guatemala."},
                         {"facts": ["F2"], "text": "I met Daniel Hayes in 2019 at a wedding in Dallas."},
                         {"facts": ["F1"], "text": "Maria was born in Guatemala."},
+                        {"facts": ["F2"], "text": "I met Daniel Hayes in March 2015 at a church picnic."},
                     ]
                 }
             )
+        if call.stage == "judge" and call.label.endswith(" 1"):
+            answer = json.loads(good_answer(call))
+            return json.dumps({**answer, "flagged": [{"sentence": 4, "reason": "too vague about the picnic"}]})
         if call.stage == "guardrails":
-            # The invented year stays in the first rewrite (so it goes); the voice is fixed in the second.
-            return json.dumps({"rewrites": ["I met Daniel Hayes in 2019.", "I was born in Guatemala."]})
+            # The invented year stays in the first rewrite and a place is invented in the third (so both
+            # go); the voice is fixed in the second.
+            rewrites = ["I met Daniel Hayes in 2019.", "I was born in Guatemala.", "I met Daniel Hayes in Austin."]
+            return json.dumps({"rewrites": rewrites})
         return good_answer(call)
 
     run = run_to_the_end(do_start_run(case=case, created_by=None), inventive)
@@ -200,11 +230,33 @@ def test_the_guardrails_rewrite_or_remove_what_is_not_supported(case: Any) -> No
     texts = [s["text"] for s in intro.sentences]
     assert texts == ["I was born on April 12, 1990 in Quetzaltenango, Guatemala.", "I was born in Guatemala."]
     assert 'Removed "I met Daniel Hayes in 2019 at a wedding in Dallas."' in intro.note
-    assert "2019 is not in the evidence" in intro.note
+    assert 'the date "2019" is not in its sources' in intro.note and '"Dallas" is not in its sources' in intro.note
+    # Backed by its facts but flagged by a judge, and its rewrite invented a place: removed, not kept flagged.
+    assert 'Removed "I met Daniel Hayes in March 2015 at a church picnic."' in intro.note
+    assert "too vague about the picnic" in intro.note and '"Austin" is not in its sources' in intro.note
+    assert all(f["kind"] == "rewritten" for s in intro.sentences for f in s["flags"] if f["kind"] != "weak_support")
     rewritten = intro.sentences[1]
     assert rewritten["original"] == "Maria was born in Guatemala."
     assert rewritten["flags"][0]["kind"] == "rewritten"
+    assert "first-person voice" in rewritten["flags"][0]["reason"]
     assert intro.steps.get(stage=Stage.GUARDRAILS).status == StepStatus.DONE
+
+
+def test_a_failed_rewrite_removes_what_it_was_to_fix(case: Any) -> None:
+    def no_rewrite(call: LLMCall) -> str:
+        if call.stage == "draft":
+            sentences = [
+                {"facts": ["F1"], "text": "I was born on April 12, 1990 in Quetzaltenango, Guatemala."},
+                {"facts": ["F1"], "text": "I am a U.S. citizen."},  # another's status, as the client's
+            ]
+            return json.dumps({"sentences": sentences})
+        return "" if call.stage == "guardrails" else good_answer(call)
+
+    run = run_to_the_end(do_start_run(case=case, created_by=None), no_rewrite)
+    intro = run.sections.get(key="introduction")
+    assert [s["text"] for s in intro.sentences] == ["I was born on April 12, 1990 in Quetzaltenango, Guatemala."]
+    assert 'Removed "I am a U.S. citizen."' in intro.note and "the guardrails rewrite failed" in intro.note.lower()
+    assert "no usable rewrite came" in intro.note
 
 
 def test_one_section_is_redrafted_into_a_new_version(case: Any, firm_people: dict[str, Any]) -> None:

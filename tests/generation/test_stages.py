@@ -1,4 +1,4 @@
-"""The stages' pure parts: schemas, reading answers, the plain support check, diffs and highlights."""
+"""The stages' pure parts: schemas, reading answers, the faithfulness gate, the judges, diffs and highlights."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 from generation.declarations import VAWA
 from generation.diff import word_diff
 from generation.evidence import highlight
+from generation.faithfulness import check_sentence
 from generation.pipeline import resentence
 from generation.stages import draft, extract, judge
-from generation.stages.common import BadAnswer, read_json, unsupported_reason
+from generation.stages.common import BadAnswer, read_json
 from llmops.context import render
 from llmops.providers.llamacpp import json_schema_grammar
 
@@ -24,13 +25,16 @@ EVIDENCE: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
-def test_the_support_check_catches_invented_numbers_and_unrelated_claims() -> None:
-    source = [str(EVIDENCE[0]["text"])]
-    assert unsupported_reason("I met Daniel in March 2015 at a picnic.", source) is None
-    assert unsupported_reason("I met Daniel in 2016.", source) == "2016 is not in the evidence it cites"
-    assert unsupported_reason("He bought me a red car.", source) == "none of its facts appear in the evidence it cites"
-    assert unsupported_reason("And then it was so.", source) is None  # nothing checkable
-    assert unsupported_reason("I met Daniel.", []) == "it cites no evidence"
+def test_the_gate_catches_invented_numbers_and_unrelated_claims() -> None:
+    facts = [{"id": "F1", "n": 1, "text": "She met Daniel Hayes in March 2015 at a church picnic", "actor": "client"}]
+
+    def check(text: str, cited: list[dict[str, Any]] = facts) -> list[str]:
+        return check_sentence(text, facts=cited, passages=[str(EVIDENCE[0]["text"])], record="")
+
+    assert check("I met Daniel in March 2015 at a picnic.") == []
+    assert check("I met Daniel in 2016.") == ['the date "2016" is not in its sources']
+    assert check("He bought me a red car.") == ["none of what it states appears in its sources"]
+    assert check("I met Daniel.", []) == ["it cites no evidence"]
 
 
 @pytest.mark.django_db
@@ -90,21 +94,48 @@ def test_draft_sentences_are_cleaned_deduplicated_and_keep_their_chunks() -> Non
 
 
 def test_judges_are_aggregated_and_disagreement_shown() -> None:
-    def verdict(slot: int, tone: int) -> dict[str, object]:
+    def verdict(slot: int, tone: int, coverage: int = 3) -> dict[str, object]:
         flagged = [{"sentence": 1, "reason": "vague"}, {"sentence": 7, "reason": "no such sentence"}]
-        scores = {"specificity": 4, "consistency": 4, "support": 4, "tone": tone, "coverage": 9}
-        answer = {"remarks": "ok", **scores, "flagged": flagged}
+        scores = {"specificity": 4, "consistency": 4, "support": 4, "tone": tone, "coverage": coverage}
+        answer = {"remarks": "The dates are clear.", **scores, "flagged": flagged}
         return {"slot": slot, "route": f"judge_{slot}", "verdict": judge.parse(answer, 2), "error": ""}
 
-    verdicts = [verdict(0, 1), verdict(1, 4), {"slot": 2, "route": "judge_c", "verdict": None, "error": "timeout"}]
+    verdicts = [
+        verdict(0, 1),
+        verdict(1, 4),
+        {"slot": 2, "route": "judge_c", "verdict": None, "error": "timeout"},
+        verdict(3, 5, coverage=9),  # out of range: no valid rubric, so it does not count at all
+    ]
     result = judge.aggregate(verdicts)
     assert result["judged"] == 2 and result["disagreements"] == ["tone"]
-    assert "coverage" not in result["criteria"]  # out of range: left out, not guessed
     assert result["criteria"]["specificity"]["mean"] == 4
+    assert result["criteria"]["tone"]["scores"] == {"0": 1, "1": 4}
+    assert [j["valid"] for j in result["judges"]] == [True, True, False, False]
+    assert result["judges"][3]["error"] == judge.NO_RUBRIC and result["judges"][0]["remarks"] == "The dates are clear."
     assert judge.flags_by_sentence(verdicts) == {
         0: [{"kind": "judge", "by": "judge 1 (judge_0)", "reason": "vague"},
             {"kind": "judge", "by": "judge 2 (judge_1)", "reason": "vague"}]
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("remarks", "shown"),
+    [
+        ("Clear, in the client's voice, and every date is cited.", True),
+        ("Too vague about dates.", True),
+        ("", False),
+        (":{", False),
+        ('": {"', False),
+        ("Maria Elena Ramirez Lopez.", False),  # a bare name
+        ("Good.", False),  # fewer than three words
+        ("12345 678", False),  # no letters
+    ],
+)
+def test_judge_remarks_that_are_not_sentences_are_not_shown(remarks: str, shown: bool) -> None:
+    scores = dict.fromkeys(judge.CRITERIA, 3)
+    verdict = judge.parse({"remarks": remarks, **scores, "flagged": [{"sentence": 1, "reason": ":{"}]}, 1)
+    assert verdict["remarks"] == (remarks if shown else "")
+    assert verdict["rubric"] and verdict["flagged"] == [{"sentence": 1, "reason": ""}]  # the flag stays, unexplained
 
 
 def test_a_word_diff_gives_both_texts_back() -> None:

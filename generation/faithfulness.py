@@ -1,0 +1,775 @@
+"""The faithfulness gate: a sentence of a sworn declaration is kept only when it says what its sources say.
+
+Deterministic and fast (no model is asked): spaCy's small English model parses the sentence, and plain
+rules compare it with its cited passages, the text of its cited facts and the case record. What is
+checked, in the order the reasons are given:
+
+- contact details and record numbers (phones, e-mails, A-numbers, case numbers) are never narrative;
+  a message transcript (sender labels, timestamps) is never pasted as narrative; a quoted message's
+  words must be in the sources;
+- every name, place and organisation must occur in the sources (accents, case and possessives aside;
+  a first name alone matches a full name); every date is compared as a whole date ("June 10, 2017" =
+  "6/10/2017" = "2017-06-10"; a month-year or a year alone matches a date with that month or year; a
+  date is never matched by its numbers found elsewhere); every other number must be in the sources;
+- an allegation (rape, strangling, a weapon, an arrest...) must be one the sources make;
+- a sentence does not reverse its source ("I was not treated" against a diagnosis);
+- who did it: "I" as the subject of an act or a status ("I called the police", "I am a U.S. citizen")
+  needs a cited fact whose actor is the client, and an act its facts give to someone else is not the
+  client's; the client's own name is not someone else in the client's sentence; the victim is not
+  "the victim" or "her" in the client's own words.
+
+`check_sentence` gives the reasons a sentence fails (empty when it is faithful), in words for the
+attorney; `check_fact` does the same for an extracted fact against its passage.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc, Token
+
+# --- the spaCy model --------------------------------------------------------------------------------
+
+_nlp_lock = threading.Lock()
+_nlp_loaded: list[Language] = []
+
+
+def nlp() -> Language:
+    """spaCy's small English model, loaded once per process (seconds), with its parser: who is the
+    subject of what is what the gate needs. The model is the one casework.pii_detect loads, by the
+    package name, which never downloads."""
+    if not _nlp_loaded:
+        with _nlp_lock:
+            if not _nlp_loaded:
+                import spacy
+
+                from casework.pii_detect import SPACY_MODEL
+
+                _nlp_loaded.append(spacy.load(SPACY_MODEL))
+    return _nlp_loaded[0]
+
+
+@lru_cache(maxsize=512)
+def _parse(text: str) -> Doc:
+    return nlp()(text)
+
+
+# --- folding and words ------------------------------------------------------------------------------
+
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
+# "U.S.", "USA" and "United States" are one country.
+_COUNTRY = re.compile(r"\bU\.\s?S\.(?:\s?A\.)?|\bUSA\b|\bUnited States(?: of America)?\b")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents (Ramírez = Ramirez), straight quotes, one country name."""
+    text = _COUNTRY.sub(" unitedstates ", text.translate(_QUOTES))
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def words(text: str) -> list[str]:
+    """Folded words; a possessive ('s) is not part of a word."""
+    return _WORD.findall(re.sub(r"'s\b|'", " ", fold(text)))
+
+
+_STOP = frozenset(
+    "a an and are as at be by for from had has have he her his i in is it its me my of on or our she "
+    "that the their them they this to was we were what when where which who with you your did do not "
+    "no never been being am but if into just also very so then there than him himself herself myself "
+    "because about after before during while would could should will can may might us".split()
+)
+
+# --- entities: names, places, organisations ---------------------------------------------------------
+
+_MONTHS = {
+    "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4, "apr": 4, "may": 5,
+    "june": 6, "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8, "september": 9, "sept": 9, "sep": 9,
+    "october": 10, "oct": 10, "november": 11, "nov": 11, "december": 12, "dec": 12,
+}  # fmt: skip
+_WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
+_PRONOUNS = frozenset("i me my mine myself we our us he him his she her they them their it its you your".split())
+# Words that are not a name to look up even when capitalised: titles, kinship, and the generic words of
+# institutions ("the Police Department", "the Emergency Room": the distinctive words are checked).
+_NOT_NAMES = (
+    _STOP
+    | _PRONOUNS
+    | _WEEKDAYS
+    | frozenset(_MONTHS)
+    | frozenset(
+        """
+    mr mrs ms miss dr doctor officer sergeant sgt detective det deputy judge honorable hon sir madam
+    mom mother dad father mama papa sister brother son daughter aunt uncle grandma grandpa grandmother
+    grandfather husband wife boyfriend girlfriend baby god lord
+    police department dept court hospital emergency room er order protective county city state district
+    church school center centre clinic office station street st avenue ave road rd boulevard blvd
+    drive dr lane apartment apt unit suite memorial general medical services service family law
+    immigration customs enforcement citizenship shelter house home center university college
+    declaration exhibit page affidavit section case record report form visa vawa
+    mexican american guatemalan honduran salvadoran spanish english
+    """.split()
+    )
+)
+_NAME_LABELS = frozenset({"PERSON", "GPE", "LOC", "ORG", "FAC"})
+_PARTICLES = frozenset("of the and de del la los las y van von".split())
+_PREFIX_LETTERS = 6
+# A capitalised word or run of them ("Rosa Hayes", "San Antonio", "Ramírez-López").
+_CAPITAL_WORD = r"[A-Z\u00C0-\u00DE][\w\u00C0-\u024F'\u2019-]*"
+_CAPITALISED = re.compile(rf"{_CAPITAL_WORD}(?:\s+(?:de|del|la|los|las|y|van|von)?\s*{_CAPITAL_WORD})*")
+_SENTENCE_START = re.compile(r'(?:^|[.!?:;]\s+|["(\u201c]\s*)$')
+
+
+def _name_candidates(text: str, doc: Doc) -> list[str]:
+    found = [e.text for e in doc.ents if e.label_ in _NAME_LABELS]
+    for match in _CAPITALISED.finditer(text):
+        name = match.group(0)
+        if _SENTENCE_START.search(text[: match.start()]):
+            name = name.partition(" ")[2]  # a capital at a sentence's start says nothing
+        if name:
+            found.append(name)
+    return found
+
+
+def _known_word(word: str, source_words: set[str], acronyms: set[str]) -> bool:
+    """A name's word is in the sources as written, as the start of a longer word or the longer word's
+    start ("Guatemala" in "Guatemalan", six letters at least), or as the initials of a name ("HPD")."""
+    if word in source_words or word in acronyms:
+        return True
+    if len(word) < _PREFIX_LETTERS:
+        return False
+    return any(len(w) >= _PREFIX_LETTERS and (w.startswith(word) or word.startswith(w)) for w in source_words)
+
+
+def _acronyms(text: str) -> set[str]:
+    """The initials of each run of capitalised words ("Houston Police Department" gives "hpd")."""
+    found = set()
+    for match in _CAPITALISED.finditer(text.translate(_QUOTES)):
+        initials = "".join(w[0] for w in words(match.group(0)) if w not in _PARTICLES)
+        if len(initials) >= 2:
+            found.add(initials)
+    return found
+
+
+def _distinctive(name: str) -> list[str]:
+    return [w for w in words(name) if w not in _NOT_NAMES and not w.isdigit() and len(w) > 1]
+
+
+# --- dates ------------------------------------------------------------------------------------------
+
+_MONTH_RE = r"(?P<mon>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_WEEKDAY_RE = r"(?:(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday),?\s+)?"
+_DAY_RE = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
+_YEAR_RE = r"(?P<year>(?:19|20)\d{2})"
+_DATE_PATTERNS = [
+    re.compile(rf"\b{_WEEKDAY_RE}{_MONTH_RE}\s+{_DAY_RE}\b(?:,?\s*(?:of\s+)?{_YEAR_RE}\b)?", re.I),
+    re.compile(rf"\b{_WEEKDAY_RE}(?:the\s+)?{_DAY_RE}\s+(?:of\s+)?{_MONTH_RE},?(?:\s*{_YEAR_RE}\b)?", re.I),
+    re.compile(r"\b(?P<iy>(?:19|20)\d{2})-(?P<im>\d{1,2})-(?P<id>\d{1,2})\b"),
+    re.compile(r"\b(?P<a>\d{1,2})[/.-](?P<b>\d{1,2})[/.-](?P<y>\d{4}|\d{2})\b"),
+    re.compile(rf"\b{_MONTH_RE},?\s+(?:of\s+)?{_YEAR_RE}\b", re.I),
+    re.compile(rf"\b{_YEAR_RE}\b"),
+]
+_MONTH_ALONE = re.compile(
+    r"\b(?P<mon>January|February|March|April|May|June|July|August|September|October|November|December)\b"
+)
+Date = tuple[int | None, int | None, int | None]  # year, month, day
+
+
+@dataclass(frozen=True)
+class FoundDate:
+    text: str
+    start: int
+    end: int
+    readings: frozenset[Date]
+
+
+def find_dates(text: str, *, lone_months: bool = False) -> list[FoundDate]:
+    """Every date written in `text`, as whole dates; each has its possible readings (6/10/2017 is June
+    10 or, written the other way round, 6 October)."""
+    text = text.translate(_QUOTES)
+    found: list[FoundDate] = []
+    taken: list[tuple[int, int]] = []
+    patterns = [*_DATE_PATTERNS, _MONTH_ALONE] if lone_months else _DATE_PATTERNS
+    for pattern in patterns:
+        for match in pattern.finditer(text):
+            if any(match.start() < end and start < match.end() for start, end in taken):
+                continue
+            readings = _readings(match)
+            if not readings:
+                continue
+            taken.append((match.start(), match.end()))
+            found.append(FoundDate(match.group(0), match.start(), match.end(), frozenset(readings)))
+    return sorted(found, key=lambda d: d.start)
+
+
+def _readings(match: re.Match[str]) -> set[Date]:
+    groups = match.groupdict()
+    if groups.get("iy"):
+        return _valid({(int(groups["iy"]), int(groups["im"]), int(groups["id"]))})
+    if groups.get("a"):
+        a, b, y = int(groups["a"]), int(groups["b"]), int(groups["y"])
+        full = y if y >= 100 else (2000 + y if y < 50 else 1900 + y)
+        return _valid({(full, a, b), (full, b, a)})
+    month = _MONTHS[groups["mon"].lower().rstrip(".")] if groups.get("mon") else None
+    day = int(groups["day"]) if groups.get("day") else None
+    year = int(groups["year"]) if groups.get("year") else None
+    return _valid({(year, month, day)})
+
+
+def _valid(readings: set[Date]) -> set[Date]:
+    return {(y, m, d) for y, m, d in readings if (m is None or 1 <= m <= 12) and (d is None or 1 <= d <= 31)}
+
+
+def _date_backed(readings: frozenset[Date], source: Iterable[Date]) -> bool:
+    """A date is backed by a source date that has every part it has, equal: a whole date by the same
+    whole date, a month and year by any date of that month, a year by any date of that year."""
+    for wanted in readings:
+        for have in source:
+            if all(w is None or w == h for w, h in zip(wanted, have, strict=True)):
+                return True
+    return False
+
+
+# --- numbers ----------------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"(?<![\w.])\$?\d[\d,]*(?:\.\d+)?(?::\d{2})?(?:st|nd|rd|th)?\b")
+_NUMBER_WORDS = {
+    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "hundred": 100, "twice": 2, "third": 3, "fourth": 4, "fifth": 5,
+}  # fmt: skip
+
+
+def _number_value(written: str) -> str:
+    value = written.lstrip("$").replace(",", "")
+    value = re.sub(r"(st|nd|rd|th)$", "", value)
+    return value.lstrip("0") or "0"
+
+
+def _without(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
+
+
+def _numbers(text: str) -> list[tuple[str, str]]:
+    """(as written, value) for the numbers of `text` that are not part of a date."""
+    text = text.translate(_QUOTES)
+    rest = _without(text, ((d.start, d.end) for d in find_dates(text)))
+    found = [(m.group(0), _number_value(m.group(0))) for m in _NUMBER.finditer(rest)]
+    found += [(w, str(_NUMBER_WORDS[w])) for w in words(rest) if w in _NUMBER_WORDS]
+    return found
+
+
+# --- contact details and transcripts ----------------------------------------------------------------
+
+_CONTACT = [
+    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "an e-mail address"),
+    (re.compile(r"(?<!\d)(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}(?!\d)"), "a phone number"),
+    (re.compile(r"\bA[-\s]?\d{3}[-\s]?\d{3}[-\s]?\d{3}\b|\bA-?\d{8,9}\b"), "an A-number"),
+    (
+        re.compile(
+            r"\b(?:phone|tel|telephone|cell|mobile|e-?mail|fax|dob|ssn|a-?number|address)\s*(?:no\.?|number|#)?\s*[:#]",
+            re.I,
+        ),
+        "contact details",
+    ),
+    (
+        re.compile(
+            r"\b(?:case|docket|cause|report|incident|record|file|receipt|order)\s*(?:no\.?|number|#)\s*[:#]?\s*[\w-]*\d",
+            re.I,
+        ),
+        "a case or record number",
+    ),
+]
+_SENDER = re.compile(r"(?:^|\s)([A-Z][\w\u00C0-\u024F]*(?:\s[A-Z][\w\u00C0-\u024F]*)?):\s")
+_TIMESTAMP = re.compile(r"\b\d{1,2}:\d{2}(?:\s?[AaPp]\.?[Mm]\.?)?\b|\[\d{1,2}:\d{2}")
+_QUOTED = re.compile(r'"([^"]{2,})"')
+_NOT_SENDERS = frozenset({"note", "re", "subject", "date", "time", "from", "to", "sent"})
+
+
+def _outside_quotes(text: str) -> str:
+    return _QUOTED.sub(" ", text.translate(_QUOTES))
+
+
+def _contact_problems(text: str) -> list[str]:
+    kinds = list(dict.fromkeys(label for pattern, label in _CONTACT if pattern.search(text)))
+    if not kinds:
+        return []
+    return [f"it holds {', '.join(kinds)}: contact details and record numbers are never part of the client's story"]
+
+
+def _transcript_problem(text: str) -> str | None:
+    outside = _outside_quotes(text)
+    senders = [m for m in _SENDER.finditer(outside) if m.group(1).lower() not in _NOT_SENDERS]
+    times = _TIMESTAMP.findall(outside)
+    lines = [line for line in text.splitlines() if line.strip()]
+    starts_with_sender = bool(senders) and outside.lstrip().startswith(senders[0].group(1))
+    if len(senders) >= 2 or (senders and times) or starts_with_sender or len(times) >= 2 or len(lines) >= 3:
+        return "it pastes a message transcript as narrative; a message is quoted, in quotation marks, as a quote"
+    return None
+
+
+# --- allegations and reversals ----------------------------------------------------------------------
+
+# An allegation is made only when the sources make it; a word of a group is backed by any of its group.
+_ALLEGATIONS: dict[str, frozenset[str]] = {
+    name: frozenset(forms.split())
+    for name, forms in {
+        "rape": "rape raped rapes raping rapist sexually sexual molest molested molesting intercourse",
+        "strangling": "strangle strangled strangling strangulation choke choked choking suffocate suffocated",
+        "a weapon": "gun guns pistol shot shoot shooting knife knives stab stabbed stabbing weapon weapons",
+        "killing": "kill killed killing murder murdered",
+        "kidnapping": "kidnap kidnapped kidnapping abducted abduct",
+        "trafficking": "traffic trafficked trafficking prostitution prostitute",
+        "burning": "burn burned burnt burning",
+        "an arrest": "arrest arrested arresting jail jailed",
+        "a broken bone": "broke broken fracture fractured",
+        "a pregnancy": "pregnant pregnancy miscarriage miscarried abortion",
+        "drugging": "drugged poisoned poison",
+    }.items()
+}
+_GROUPS: dict[str, frozenset[str]] = {
+    name: frozenset(forms.split())
+    for name, forms in {
+        "treat": "treat treated treating treatment treatments diagnose diagnosed diagnosis therapy therapist "
+        "therapists counseling counselling counselor counsellor medication medicated prescribed",
+        "meet": "meet meets met meeting",
+        "call": "call calls called calling phoned dialed dialled",
+        "marry": "marry married marriage wed wedding wedded",
+        "hurt": "hurt hurts injure injured injury injuries bruise bruised bruises bruising wound wounded",
+        "hit": "hit hits hitting struck strike punch punched punching slap slapped slapping beat beaten "
+        "beating kick kicked kicking",
+        "push": "push pushed pushing shove shoved shoving",
+        "threaten": "threaten threatened threatening threat threats",
+        "live": "live lived lives living reside resided",
+        "report": "report reported reporting",
+        "work": "work worked working employed job",
+        "abuse": "abuse abused abusive",
+        "know": "know knew known",
+        "leave": "leave left leaving",
+        "see": "see saw seen seeing",
+        "tell": "tell told telling say said saying state stated",
+        "grant": "grant granted granting issue issued",
+        "take": "take took taken taking",
+        "go": "go went gone going",
+    }.items()
+}
+_GROUP_OF = {form: name for name, forms in {**_GROUPS, **_ALLEGATIONS}.items() for form in forms}
+_SUFFIXES = tuple("ations ation ments ment ings ing ions ion ives ive ies ied ed es s".split())
+
+
+def _key(word: str) -> str:
+    """One key for the forms of a word: its group, or a light stem ("depression", "depressive" →
+    "depress")."""
+    if word in _GROUP_OF:
+        return _GROUP_OF[word]
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: len(word) - len(suffix)][:7]
+    return word[:7]
+
+
+_SKIP_AFTER_NEGATION = frozenset(
+    "be been being was were is am are have has had do does did ever even really also always get got gotten "
+    "to a an the any once again yet able allowed want wanted try tried let go going".split()
+)
+_NEGATIONS = frozenset({"not", "never", "no"})
+_NO = "no"
+_NO_FOLLOWERS = frozenset({"one", "longer", "matter", "way", "doubt", "more", "less"})
+_CLAUSE_WORDS = frozenset("because and but when so until after before while since although though if or".split())
+_WINDOW = 6
+
+
+def _negation_words(text: str) -> list[str]:
+    folded = fold(text)
+    folded = re.sub(r"\bcannot\b", "can not", folded)
+    folded = re.sub(r"\bwon't\b", "will not", folded)
+    folded = re.sub(r"n't\b", " not", folded)
+    # Clause breaks are kept as tokens, so a negation does not reach across them.
+    return re.findall(r"[a-z0-9]+|[.,;:!?]", folded.replace("'s", ""))
+
+
+def _negated_predicates(tokens: list[str]) -> list[tuple[str, str, str | None]]:
+    """("never met", the key of "met", the key of its object or None) for each negated predicate."""
+    found = []
+    for i, token in enumerate(tokens):
+        if token not in _NEGATIONS:
+            continue
+        if token == _NO and (i + 1 >= len(tokens) or tokens[i + 1] in _NO_FOLLOWERS):
+            continue
+        j = i + 1
+        while j < len(tokens) and tokens[j] in _SKIP_AFTER_NEGATION:
+            j += 1
+        if j >= len(tokens) or not tokens[j].isalpha() or tokens[j] in _STOP:
+            continue
+        obj = None
+        for t in tokens[j + 1 : j + 1 + 4]:
+            if not t.isalnum() or t in _CLAUSE_WORDS:
+                break  # the object is in the predicate's own clause
+            if t.isalpha() and t not in _STOP and t not in _PRONOUNS and len(t) > 2:
+                obj = t
+                break
+        found.append((f"{token} {tokens[j]}", _key(tokens[j]), _key(obj) if obj else None))
+    return found
+
+
+def _occurrences(tokens: list[str], key: str) -> list[tuple[int, bool]]:
+    """Where a word of `key` occurs in `tokens`, and whether a negation governs it there."""
+    found = []
+    for i, token in enumerate(tokens):
+        if not token.isalpha() or _key(token) != key:
+            continue
+        negated = False
+        for back in range(i - 1, max(-1, i - 5), -1):
+            if not tokens[back].isalnum():
+                break  # a clause break
+            if tokens[back] in _NEGATIONS:
+                negated = True
+                break
+        found.append((i, negated))
+    return found
+
+
+def _reversal_problems(text: str, sources: list[str]) -> list[str]:
+    problems = []
+    source_tokens = [_negation_words(s) for s in sources]
+    for written, key, obj in _negated_predicates(_negation_words(text)):
+        affirmed = negated = False
+        evidence = ""
+        for tokens in source_tokens:
+            for i, is_negated in _occurrences(tokens, key):
+                near = tokens[max(0, i - _WINDOW) : i + _WINDOW + 1]
+                if obj is not None and obj not in {_key(t) for t in near if t.isalpha()}:
+                    continue
+                if is_negated:
+                    negated = True
+                else:
+                    affirmed = True
+                    evidence = evidence or tokens[i]
+        if affirmed and not negated:
+            problems.append(f'it says "{written}", but its sources say "{evidence}"')
+    return problems
+
+
+# --- who did it -------------------------------------------------------------------------------------
+
+ACTORS = ("client", "abuser", "child", "witness", "police", "court", "medical", "other")
+# What the client felt, saw or underwent: told in the first person whoever's act caused it.
+_EXPERIENCE = frozenset(
+    """
+    feel felt fear feared see saw watch watched hear heard notice noticed suffer suffered undergo underwent
+    cry cried worry worried panic panicked remember remembered realize realized think thought believe
+    believed want wanted need needed love loved hope hoped try tried lose lost receive received
+    """.split()
+)
+_CLIENT_WORDS = frozenset(
+    {"i", "we", "me", "my", "she", "her", "client", "petitioner", "victim", "complainant", "applicant"}
+)
+_THIRD_PERSON_VICTIM = re.compile(
+    r"\bthe (?:victim|client|petitioner|applicant|complainant|declarant|survivor|reporting party|patient)\b", re.I
+)
+_BODY = (
+    "wrist|wrists|arm|arms|face|neck|head|eye|eyes|leg|legs|back|hand|hands|nose|lip|lips|rib|ribs|body|"
+    "shoulder|shoulders|stomach|chest|throat|hair|mouth|jaw|cheek|knee|knees|finger|fingers|ankle"
+)
+_HER_BODY = re.compile(rf"\bher (?:left |right )?(?:{_BODY})\b", re.I)
+_OTHER_REFERENT = re.compile(
+    r"\b(?:she|he|daughter|son|mother|sister|brother|girl|boy|woman|man|wife|aunt|niece|nephew|grandmother|"
+    r"friend|neighbou?r|child|baby|cousin|officer|husband|boyfriend)\b",
+    re.I,
+)
+_NAME_INTRODUCED = re.compile(
+    r"(?:name is|name was|i am|i'm|i,|known as|call me|called me|named|go by|went by|also known)\W*$", re.I
+)
+_CLIENT_LINE = re.compile(r"^\s*(?:client|petitioner|declarant|applicant)\b[^:\n]*:\s*(?P<rest>[^\n]+)$", re.I | re.M)
+
+
+def client_names(record: str) -> list[str]:
+    """The client's name (and the aliases on the same line) from the record text's client line."""
+    match = _CLIENT_LINE.search(record)
+    if not match:
+        return []
+    rest = match.group("rest")
+    ends = r"[;,(]|\.\s+[A-Z][\w -]*:|\bborn\b|\bdate of birth\b|\bDOB\b"
+    name = re.split(ends, rest, maxsplit=1, flags=re.I)[0].strip(" .")
+    aliases = re.search(r"(?:aliases?|also known as|a\.k\.a\.?)\s*:?\s*([^;)\n]+)", rest, re.I)
+    names = [name] if name else []
+    if aliases:
+        names += [a.strip(" .") for a in re.split(r",|\bor\b", aliases.group(1)) if a.strip(" .")]
+    return names
+
+
+_OTHER_PEOPLE = frozenset(
+    """
+    he officer officers police deputy detective court judge neighbour neighbor doctor dr nurse therapist
+    husband boyfriend abuser witness man woman friend mother father sister brother daughter son child
+    """.split()
+)
+
+
+def fact_actor(fact: dict[str, Any], client_tokens: frozenset[str]) -> str:
+    """Who did, said or holds what the fact states. The actor extraction named, unless the fact's own text
+    says otherwise: "She called the police" is the client's act whatever the label, and "Daniel pushed
+    her" is not the client's even if labelled so. Without a label (an older run): the text's subject."""
+    labelled = str(fact.get("actor") or "other")
+    subject = next(
+        (t for t in _parse(str(fact.get("text") or "")) if t.dep_ == "nsubj" and t.head.dep_ == "ROOT"), None
+    )
+    if subject is None:
+        return labelled
+    word = fold(subject.text)
+    if word in _CLIENT_WORDS or word in client_tokens:
+        return "client"
+    if labelled == "client" and (subject.pos_ == "PROPN" or word in _OTHER_PEOPLE):
+        return "other"
+    return labelled
+
+
+# "My immigration status is ...": an attribute of the client's own, like "I am ...".
+_OWN_ATTRIBUTES = frozenset("status nationality citizenship country language".split())
+
+
+def _client_subjects(doc: Doc) -> list[tuple[Token, str]]:
+    """The places the sentence makes the client the subject of an act or a status: "I" as an active
+    subject, and "my status" (or nationality...) as the subject of "is"."""
+    found = []
+    for token in doc:
+        if token.text == "I" and token.dep_ == "nsubj":
+            found.append((token, "I"))
+        elif (
+            token.dep_ == "nsubj"
+            and token.lemma_.lower() in _OWN_ATTRIBUTES
+            and token.head.lemma_ == "be"
+            and any(c.dep_ == "poss" and c.lower_ == "my" for c in token.children)
+        ):
+            found.append((token, " ".join(t.text for t in token.subtree)))
+    return found
+
+
+def _subject_problems(doc: Doc, facts: list[dict[str, Any]], client: list[str], record: str) -> list[str]:
+    client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
+    actors = [(fact_actor(f, client_tokens), f) for f in facts]
+    client_facts = [f for actor, f in actors if actor == "client"]
+    others = [(actor, f) for actor, f in actors if actor != "client"]
+    problems: list[str] = []
+    for token, subject in _client_subjects(doc):
+        if token.head.dep_ in ("ccomp", "xcomp", "advcl") and _someone_else_speaks(token.head.head):
+            continue  # "he told the police that I fell": his words about the client
+        for head in _predicates(token.head):
+            problems += _act_problems(head, subject, client_facts, others, record)
+    return problems
+
+
+def _predicates(head: Token) -> list[Token]:
+    """The verb a subject governs and the verbs joined to it that share it ("I grabbed ... and cut ...")."""
+    joined = [
+        c
+        for c in head.children
+        if c.dep_ == "conj" and c.pos_ in ("VERB", "AUX") and not any(g.dep_.startswith("nsubj") for g in c.children)
+    ]
+    return [head, *joined]
+
+
+def _act_problems(
+    head: Token,
+    subject: str,
+    client_facts: list[dict[str, Any]],
+    others: list[tuple[str, dict[str, Any]]],
+    record: str,
+) -> list[str]:
+    """Why the client may not be the subject of `head` ("I called", "I am a U.S. citizen"), given the
+    actors of the sentence's facts; empty when they may."""
+    if any(c.dep_ == "neg" for c in head.children):
+        return []  # "I could not breathe", "I did not call": no act given to the client
+    verb = head.lemma_.lower()
+    if verb in _EXPERIENCE or head.lower_ in _EXPERIENCE:
+        return []
+    if verb == "be":
+        attribute = next((c for c in head.children if c.dep_ in ("attr", "acomp")), None)
+        if (
+            attribute is None
+            or attribute.pos_ in ("NUM", "PRON", "PROPN")
+            or (attribute.pos_ == "ADJ" and subject == "I")
+        ):
+            return []  # "I was afraid", "I was 19", "I am Maria": the client's own state
+        value = " ".join(t.text for t in attribute.subtree)
+        said = f"{subject} {head.text} {value}"
+        claim = {_key(w) for w in words(value) if w not in _STOP}
+    else:
+        said = f"I {head.text}"
+        claim = {_key(fold(head.text))}
+    own = [f["text"] for f in client_facts] + ([_client_line(record)] if verb == "be" else [])
+    if any(claim <= {_key(w) for w in words(text)} for text in own):
+        return []  # the client's own fact (or the record's client line) says so
+    someone = [(a, f) for a, f in others if claim <= {_key(w) for w in words(f["text"])}]
+    if someone:
+        actor, fact = someone[0]
+        return [
+            f'it says "{said}", but its facts say that of someone else ({actor}: "{fact["text"]}"); '
+            "the client may only state what they did, saw, felt or underwent"
+        ]
+    if verb == "be":
+        return [f'it says "{said}", but none of its facts says that of the client']
+    if not client_facts:
+        cited = ", ".join(sorted({a for a, _ in others})) or "none"
+        return [f'it says "{said}", but none of its facts is about what the client did (their actors: {cited})']
+    return []
+
+
+def _someone_else_speaks(verb: Token) -> bool:
+    subjects = [c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")]
+    return bool(subjects) and all(s.text != "I" for s in subjects)
+
+
+def _client_line(record: str) -> str:
+    match = _CLIENT_LINE.search(record)
+    return match.group(0) if match else ""
+
+
+def _client_as_someone_else(text: str, client: list[str]) -> str | None:
+    """The client's own name in the client's sentence as another person ("I married Maria Ramirez")."""
+    tokens = {w for name in client for w in words(name) if w not in _NOT_NAMES}
+    firsts = {words(name)[0] for name in client if words(name)}
+    if not tokens:
+        return None
+    for match in _CAPITALISED.finditer(text.translate(_QUOTES)):
+        mention = [w for w in words(match.group(0)) if w not in _NOT_NAMES]
+        if not mention or not set(mention) <= tokens:
+            continue
+        if not (set(mention) & firsts or len(mention) >= 2):
+            continue
+        if _NAME_INTRODUCED.search(text[: match.start()]):
+            continue
+        return f'it names the client ("{match.group(0)}") as another person in the client\'s own words'
+    return None
+
+
+def _third_person_victim(text: str, fact_texts: list[str]) -> str | None:
+    """ "The victim", or "her wrist" copied from a third-person fact with no one else in the sentence
+    she could be."""
+    found = _THIRD_PERSON_VICTIM.search(text)
+    if found:
+        return f'it speaks of the client in the third person ("{found.group(0)}") in the client\'s own words'
+    body = _HER_BODY.search(text)
+    copied = body and any(fold(body.group(0)) in fold(f) for f in fact_texts)
+    if body and copied and not _OTHER_REFERENT.search(text[: body.start()]):
+        return f'it speaks of the client in the third person ("{body.group(0)}") in the client\'s own words'
+    return None
+
+
+# --- the checks -------------------------------------------------------------------------------------
+
+_FIRST_PERSON = re.compile(r"\bI\b|\b(?:[Mm]y|[Mm]e|[Mm]ine|[Mm]yself)\b")
+
+
+def _entity_problems(text: str, doc: Doc, sources: list[str]) -> list[str]:
+    joined = "\n".join(sources)
+    source_words = set(words(joined))
+    problems = []
+    missing_names = []
+    acronyms = _acronyms(joined)
+    for name in dict.fromkeys(_name_candidates(text, doc)):
+        absent = [w for w in _distinctive(name) if not _known_word(w, source_words, acronyms)]
+        if absent and name not in missing_names:
+            missing_names.append(name)
+    # A shorter candidate inside a longer one already reported says nothing new.
+    for name in missing_names:
+        if not any(name != other and name in other for other in missing_names):
+            problems.append(f'"{name}" is not in its sources')
+    source_dates = [r for d in find_dates(joined, lone_months=True) for r in d.readings]
+    for date in find_dates(text, lone_months=True):
+        if not _date_backed(date.readings, source_dates):
+            problems.append(f'the date "{date.text}" is not in its sources')
+    source_numbers = {value for _, value in _numbers(joined)}
+    for written, value in dict.fromkeys(_numbers(text)):
+        if value not in source_numbers:
+            problems.append(f'the number "{written}" is not in its sources')
+    sentence_words = set(words(text))
+    for allegation, forms in _ALLEGATIONS.items():
+        if sentence_words & forms and not source_words & forms:
+            said = sorted(sentence_words & forms)[0]
+            problems.append(f'it alleges {allegation} ("{said}"), which its sources do not')
+    return problems
+
+
+def _quote_problems(text: str, sources: list[str]) -> list[str]:
+    source_words = set(words("\n".join(sources)))
+    problems = []
+    for quoted in _QUOTED.findall(text.translate(_QUOTES)):
+        absent = [w for w in words(quoted) if w not in source_words and w not in _STOP]
+        if absent:
+            problems.append(f'the quoted words "{quoted.strip()}" are not in its sources')
+    return problems
+
+
+def _overlap_problem(text: str, sources: list[str]) -> str | None:
+    terms = {w for w in words(text) if w not in _STOP and w not in _PRONOUNS and len(w) > 2}
+    if not terms:
+        return None
+    have = {_key(w) for w in words("\n".join(sources))}
+    shared = {w for w in terms if _key(w) in have}
+    if len(shared) >= min(2, len(terms)):
+        return None
+    return "none of what it states appears in its sources"
+
+
+def check_sentence(
+    text: str,
+    *,
+    facts: list[dict[str, Any]],
+    passages: list[str],
+    record: str,
+    client: list[str] | None = None,
+) -> list[str]:
+    """Why the declaration sentence `text` is not faithful to its cited facts (their text and actor),
+    the full text of its cited passages and the case record; an empty list when it is.
+
+    `client` is the client's name and aliases; by default, read from the record text's client line."""
+    if not facts:
+        return ["it cites no evidence"]
+    client = client if client is not None else client_names(record)
+    sources = [p for p in passages if p] + [record] if record else [p for p in passages if p]
+    fact_texts = [str(f.get("text") or "") for f in facts]
+    problems = _contact_problems(text)
+    transcript = _transcript_problem(text)
+    if transcript:
+        problems.append(transcript)
+    problems += _quote_problems(text, sources)
+    doc = _parse(_outside_quotes(text))
+    problems += _entity_problems(_outside_quotes(text), doc, sources)
+    problems += _reversal_problems(text, fact_texts + [p for p in passages if p])
+    if _FIRST_PERSON.search(text):
+        problems += _subject_problems(doc, facts, client, record)
+        for problem in (_client_as_someone_else(text, client), _third_person_victim(text, fact_texts)):
+            if problem:
+                problems.append(problem)
+    overlap = _overlap_problem(text, sources + fact_texts)
+    if overlap and not problems:
+        problems.append(overlap)
+    return list(dict.fromkeys(problems))
+
+
+def check_fact(text: str, *, passage: str, record: str) -> list[str]:
+    """Why an extracted fact is not backed by the passage it comes from (or the case record): its
+    names, places, dates and numbers must be there, it must not reverse the passage, and it must share
+    what it states with it. Empty when it is backed."""
+    sources = [s for s in (passage, record) if s]
+    if not passage.strip():
+        return ["it cites no passage"]
+    problems = _entity_problems(text, _parse(text), sources)
+    problems += _reversal_problems(text, [passage])
+    overlap = _overlap_problem(text, [passage])
+    if overlap:
+        problems.append(overlap)
+    return list(dict.fromkeys(problems))

@@ -1,0 +1,217 @@
+"""The faithfulness gate, on the unfaithful sentences issue 12 reports (each must fail, with a reason an
+attorney can act on) and on their faithful counterparts (each must pass)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from generation.faithfulness import check_fact, check_sentence, client_names, find_dates
+
+RECORD = (
+    "Client: Maria Elena Ramírez López (aliases: Maria Lopez, Elena Ramirez); born April 12, 1990; "
+    "country: Guatemala; immigration status: none\n"
+    "Abuser: Daniel Hayes; immigration status: U.S. citizen\n"
+    "Child: Sofia Hayes; born 2019-02-03"
+)
+INTAKE = (
+    "Client states she met Daniel Hayes in March 2015 at a church picnic in Houston. They married on June 10, "
+    "2017 at the Harris County courthouse. In 2018 we moved to Pasadena, Texas. Daniel is a U.S. citizen."
+)
+POLICE = (
+    "On September 5, 2021 a neighbour, Linda Park, called the police. Officer J. Ruiz arrived. Daniel Hayes "
+    "stated that the victim fell. The victim had bruising on her left wrist; Daniel injured her wrist."
+)
+ORDER = "On October 1, 2021 the Harris County court granted a protective order against Daniel Hayes."
+THERAPIST = "Dr. Ana Ortiz diagnosed her with major depressive disorder in 2022 and has treated her since."
+MESSAGES = "Daniel: where are you\n10:42 PM\nMaria: at work\nDaniel: come home now or you will regret it"
+CONTACT = "Client phone: 713-555-0143 Email: maria.lopez@example.com"
+
+
+def fact(text: str, actor: str, n: int = 1) -> dict[str, Any]:
+    return {"id": f"F{n}", "n": n, "text": text, "actor": actor, "source": "evidence"}
+
+
+MET = fact("She met Daniel Hayes in March 2015 at a church picnic in Houston", "client")
+MARRIED = fact("They married on June 10, 2017", "client")
+CITIZEN = fact("Daniel is a U.S. citizen", "abuser")
+WRIST = fact("Daniel injured her wrist", "abuser")
+FELL = fact("Daniel Hayes stated that the victim fell", "abuser")
+GRANTED = fact("The court granted a protective order on October 1, 2021", "court")
+NEIGHBOUR = fact("A neighbour called the police on September 5, 2021", "witness")
+DIAGNOSED = fact("Dr. Ortiz diagnosed her with major depressive disorder", "medical")
+TEXTED = fact("Daniel texted: come home now or you will regret it", "abuser")
+PHONE = fact("Client phone 713-555-0143", "client")
+
+# The issue's sentences, and why each must go.
+UNFAITHFUL = [
+    ("Daniel Hayes raped me at the church picnic in Houston.", MET, INTAKE, 'alleges rape ("raped")'),
+    ("My cousin Rosa Hayes came to our wedding.", MARRIED, INTAKE, '"Rosa Hayes" is not in its sources'),
+    ("I married Daniel Hayes on June 10, 2018.", MARRIED, INTAKE, 'the date "June 10, 2018" is not in its sources'),
+    ("I met Daniel Hayes at a church picnic in Dallas.", MET, INTAKE, '"Dallas" is not in its sources'),
+    ("I was not treated for depression.", DIAGNOSED, THERAPIST, 'says "not treated", but its sources say "diagnosed"'),
+    ("I am a U.S. citizen.", CITIZEN, INTAKE, 'says "I am a U.S. citizen", but its facts say that of someone else'),
+    ("I married Maria Elena Ramirez Lopez.", MARRIED, INTAKE, 'names the client ("Maria Elena Ramirez Lopez")'),
+    ("I injured her wrist.", WRIST, POLICE, 'says "I injured", but its facts say that of someone else (abuser'),
+    ("I injured her wrist.", WRIST, POLICE, 'third person ("her wrist")'),
+    ("I stated that the victim fell.", FELL, POLICE, 'says "I stated", but its facts say that of someone else'),
+    ("I stated that the victim fell.", FELL, POLICE, 'third person ("the victim")'),
+    ("I granted the protective order.", GRANTED, ORDER, 'says "I granted", but its facts say that of someone else'),
+    ("I called the police on September 3, 2021.", NEIGHBOUR, POLICE, "that of someone else (witness"),
+    ("I called the police on September 3, 2021.", NEIGHBOUR, POLICE, 'the date "September 3, 2021" is not'),
+    (CONTACT, PHONE, f"{INTAKE} {CONTACT}", "contact details and record numbers are never part"),
+    (" ".join(MESSAGES.split()), TEXTED, MESSAGES, "pastes a message transcript as narrative"),
+    ('He texted me: "come home now or I will kill you."', TEXTED, MESSAGES, 'quoted words "come home now or I'),
+    ("He hit me 12 times that night.", MET, INTAKE, 'the number "12" is not in its sources'),
+    # Labelled the client's, but the fact's own words give the act to him.
+    (
+        "I pushed him down the stairs.",
+        fact("Daniel pushed her down the stairs", "client"),
+        "Daniel pushed her down the stairs.",
+        'says "I pushed", but its facts say that of someone else',
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "cited", "passage", "reason"), UNFAITHFUL)
+def test_the_issues_unfaithful_sentences_fail_with_their_reason(
+    text: str, cited: dict[str, Any], passage: str, reason: str
+) -> None:
+    problems = check_sentence(text, facts=[cited], passages=[passage], record=RECORD)
+    assert any(reason in p for p in problems), problems
+
+
+FAITHFUL = [
+    ("I met Daniel Hayes in March 2015 at a church picnic in Houston.", MET, INTAKE),
+    ("I met Daniel at a church picnic in Houston.", MET, INTAKE),  # a first name alone
+    ("I married Daniel Hayes on June 10, 2017.", MARRIED, INTAKE),
+    ("I married Daniel Hayes on 6/10/2017 in Harris County.", MARRIED, INTAKE),
+    ("I married Daniel Hayes on 2017-06-10.", MARRIED, INTAKE),
+    ("I married Daniel on 10 June 2017.", MARRIED, INTAKE),
+    ("I married Daniel in June 2017.", MARRIED, INTAKE),  # a month and year
+    ("I married Daniel in 2017.", MARRIED, INTAKE),  # a year alone
+    ("In 2018, we moved to Pasadena, Texas.", MARRIED, INTAKE),
+    ("I was diagnosed with depression in 2022 by Dr. Ortiz.", DIAGNOSED, THERAPIST),
+    ("Daniel is a U.S. citizen.", CITIZEN, INTAKE),
+    ("Daniel is a citizen of the United States.", CITIZEN, INTAKE),  # U.S. = United States
+    ("My name is Maria Elena Ramírez López.", MARRIED, INTAKE),  # accents; the client's own name as hers
+    ("I, Maria Elena Ramirez Lopez, married Daniel Hayes on June 10, 2017.", MARRIED, INTAKE),
+    ("Daniel injured my wrist.", WRIST, POLICE),
+    ("Daniel's grip injured my left wrist.", WRIST, POLICE),  # a possessive
+    ("Daniel told the police that I fell.", FELL, POLICE),  # his words about the client, not hers
+    ("The Harris County court granted me a protective order on October 1, 2021.", GRANTED, ORDER),
+    ("My neighbour, Linda Park, called the police on September 5, 2021.", NEIGHBOUR, POLICE),
+    ('Daniel texted me: "come home now or you will regret it."', TEXTED, MESSAGES),  # quoted, as a quote
+    ("I was taken to the hospital.", fact("Officer Ruiz took the victim to the hospital", "police"), POLICE),
+    (
+        "I reported the abuse to HPD.",
+        fact("She reported it to the Houston Police Department", "client"),
+        POLICE + (" She reported the abuse to the Houston Police Department."),
+    ),  # initials
+    ("I called the police.", fact("She called the police", "police"), "She called the police."),  # mislabelled
+    (
+        "He grabbed my neck and I could not breathe.",
+        fact("he grabbed her by the neck", "abuser"),
+        "He grabbed her neck.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "cited", "passage"), FAITHFUL)
+def test_faithful_counterparts_pass(text: str, cited: dict[str, Any], passage: str) -> None:
+    assert check_sentence(text, facts=[cited], passages=[passage], record=RECORD) == []
+
+
+def test_the_record_backs_what_it_holds_and_names_the_client() -> None:
+    born = {"id": "R1", "n": 0, "text": "Maria was born on April 12, 1990", "actor": "client", "source": "record"}
+    assert check_sentence("I was born on April 12, 1990 in Guatemala.", facts=[born], passages=[], record=RECORD) == []
+    assert check_sentence("I was born on April 12, 1991.", facts=[born], passages=[], record=RECORD) == [
+        'the date "April 12, 1991" is not in its sources'
+    ]
+    assert client_names(RECORD) == ["Maria Elena Ramírez López", "Maria Lopez", "Elena Ramirez"]
+    # As generation.record.record_text writes it.
+    written = (
+        "Client: Maria Elena Ramirez Lopez (also known as Maria Ramirez). Country: Guatemala.\nAbuser: Daniel Hayes."
+    )
+    assert client_names(written) == ["Maria Elena Ramirez Lopez", "Maria Ramirez"]
+    assert client_names("Client: Maria Elena Ramirez Lopez. Country: Guatemala.") == ["Maria Elena Ramirez Lopez"]
+    # An alias the record lists is the client's name too.
+    assert check_sentence("I married Maria Lopez.", facts=[MARRIED], passages=[INTAKE], record=RECORD)
+
+
+def test_a_status_is_the_clients_only_when_a_fact_of_hers_says_so() -> None:
+    hers = {
+        "id": "R1",
+        "n": 0,
+        "text": "The client is from Guatemala and is a citizen of Guatemala.",
+        "actor": "client",
+    }
+    his = {"id": "R2", "n": 0, "text": "Daniel Hayes's immigration status is U.S. citizen.", "actor": "abuser"}
+
+    def check(text: str, *cited: dict[str, Any]) -> list[str]:
+        return check_sentence(text, facts=list(cited), passages=[], record=RECORD)
+
+    assert check("I am a citizen of Guatemala.", hers) == []
+    assert check("Daniel Hayes is a U.S. citizen.", his) == []
+    assert check("I am a U.S. citizen.", hers, his) == [
+        'it says "I am a U.S. citizen", but its facts say that of someone else (abuser: "Daniel Hayes\'s '
+        'immigration status is U.S. citizen."); the client may only state what they did, saw, felt or underwent'
+    ]  # citing a fact of hers as well does not make his status hers
+    assert check("My immigration status is U.S. citizen.", his)[0].startswith(
+        'it says "My immigration status is U.S. citizen", but its facts say that of someone else (abuser'
+    )
+
+
+def test_her_is_someone_else_unless_copied_from_a_fact_about_the_client() -> None:
+    held = fact("She held her daughter's hand", "client")
+    assert check_sentence("I held her hand.", facts=[held], passages=["She held her daughter's hand."], record="") == []
+    assert (
+        check_sentence(
+            "I saw blood on his hands.", facts=[WRIST], passages=[POLICE + " Blood on his hands."], record=""
+        )
+        == []
+    )
+
+
+def test_a_sentence_without_facts_or_with_unrelated_words_fails() -> None:
+    assert check_sentence("I met Daniel.", facts=[], passages=[INTAKE], record=RECORD) == ["it cites no evidence"]
+    assert check_sentence("He bought me a red car.", facts=[MET], passages=[INTAKE], record=RECORD) == [
+        "none of what it states appears in its sources"
+    ]
+
+
+def test_an_act_without_a_client_fact_is_not_the_clients() -> None:
+    problems = check_sentence("I moved to Pasadena in 2018.", facts=[CITIZEN], passages=[INTAKE], record=RECORD)
+    assert problems == ['it says "I moved", but none of its facts is about what the client did (their actors: abuser)']
+    # Without an actor (an older run), the fact's own subject says who: "She" is the client.
+    unlabelled = {"id": "F1", "n": 1, "text": "She moved to Pasadena in 2018"}
+    assert check_sentence("I moved to Pasadena in 2018.", facts=[unlabelled], passages=[INTAKE], record=RECORD) == []
+
+
+def test_dates_are_whole_dates() -> None:
+    (found,) = find_dates("We married on Saturday, June 10th, 2017.")
+    assert found.readings == {(2017, 6, 10)}
+    assert {r for d in find_dates("on 6/10/2017") for r in d.readings} == {(2017, 6, 10), (2017, 10, 6)}
+    assert [d.readings for d in find_dates("in March 2015, and in 2018")] == [{(2015, 3, None)}, {(2018, None, None)}]
+    # The year of the wedding occurs in the passage, as another date's: still a year off.
+    passage = "They married on June 10, 2017. In 2018 we moved."
+    assert check_fact("They married on June 10, 2018", passage=passage, record="") == [
+        'the date "June 10, 2018" is not in its sources'
+    ]
+
+
+def test_a_fact_must_be_in_its_passage() -> None:
+    assert check_fact("They married on June 10, 2017", passage=INTAKE, record=RECORD) == []
+    assert check_fact("She met Daniel Hayes in Dallas", passage=INTAKE, record=RECORD) == [
+        '"Dallas" is not in its sources'
+    ]
+    assert check_fact("She was born in Guatemala", passage=INTAKE, record=RECORD) == [
+        "none of what it states appears in its sources"
+    ]  # the record knows Guatemala, but the fact must come from its passage
+    assert check_fact("He bought her a red car", passage=INTAKE, record=RECORD) == [
+        "none of what it states appears in its sources"
+    ]
+    assert check_fact("She was not treated", passage=THERAPIST, record="") == [
+        'it says "not treated", but its sources say "diagnosed"'
+    ]
