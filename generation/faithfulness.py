@@ -282,11 +282,12 @@ _CONTACT = [
             r"\b(?:phone|tel|telephone|cell|mobile|e-?mail|fax|dob|ssn|a-?number|address)\s*(?:no\.?|number|#)?\s*[:#]",
             re.I,
         ),
-        "contact details",
+        "a contact field",
     ),
     (
         re.compile(
-            r"\b(?:case|docket|cause|report|incident|record|file|receipt|order)\s*(?:no\.?|number|#)\s*[:#]?\s*[\w-]*\d",
+            r"\b(?:case|docket|cause|report|incident|record|file|receipt|order)\s*(?:no\.?|number|#)"
+            r"(?:\s+(?:is|was|of))?\s*[:#]?\s*[\w-]*\d",
             re.I,
         ),
         "a case or record number",
@@ -609,14 +610,14 @@ def _act_problems(
     else:
         said = f"I {head.text}"
         claim = {_key(fold(head.text))}
-    own = [f["text"] for f in client_facts] + ([_client_line(record)] if verb == "be" else [])
+    own = [_text(f) for f in client_facts] + ([_client_line(record)] if verb == "be" else [])
     if any(claim <= {_key(w) for w in words(text)} for text in own):
         return []  # the client's own fact (or the record's client line) says so
-    someone = [(a, f) for a, f in others if claim <= {_key(w) for w in words(f["text"])}]
+    someone = [(a, f) for a, f in others if claim <= {_key(w) for w in words(_text(f))}]
     if someone:
         actor, fact = someone[0]
         return [
-            f'it says "{said}", but its facts say that of someone else ({actor}: "{fact["text"]}"); '
+            f'it says "{said}", but its facts say that of someone else ({actor}: "{_text(fact)}"); '
             "the client may only state what they did, saw, felt or underwent"
         ]
     if verb == "be":
@@ -625,6 +626,10 @@ def _act_problems(
         cited = ", ".join(sorted({a for a, _ in others})) or "none"
         return [f'it says "{said}", but none of its facts is about what the client did (their actors: {cited})']
     return []
+
+
+def _text(fact: dict[str, Any]) -> str:
+    return str(fact.get("text") or "")
 
 
 def _someone_else_speaks(verb: Token) -> bool:
@@ -746,8 +751,11 @@ def check_sentence(
     if transcript:
         problems.append(transcript)
     problems += _quote_problems(text, sources)
-    doc = _parse(_outside_quotes(text))
-    problems += _entity_problems(_outside_quotes(text), doc, sources)
+    # Contact details are reported once, above, not again as numbers; quoted words were checked as a quote.
+    narrative = _outside_quotes(text)
+    narrative = _without(narrative, (m.span() for pattern, _ in _CONTACT for m in pattern.finditer(narrative)))
+    doc = _parse(narrative)
+    problems += _entity_problems(narrative, doc, sources)
     problems += _reversal_problems(text, fact_texts + [p for p in passages if p])
     if _FIRST_PERSON.search(text):
         problems += _subject_problems(doc, facts, client, record)

@@ -64,6 +64,8 @@ UNFAITHFUL = [
     (" ".join(MESSAGES.split()), TEXTED, MESSAGES, "pastes a message transcript as narrative"),
     ('He texted me: "come home now or I will kill you."', TEXTED, MESSAGES, 'quoted words "come home now or I'),
     ("He hit me 12 times that night.", MET, INTAKE, 'the number "12" is not in its sources'),
+    ("My case number is 2021-PO-334.", GRANTED, ORDER + " Case No. 2021-PO-334.", "a case or record number"),
+    ("My A-number is A123456789.", MET, RECORD + " A-number: A123456789.", "an A-number"),
     # Labelled the client's, but the fact's own words give the act to him.
     (
         "I pushed him down the stairs.",
