@@ -100,12 +100,12 @@ class Progress:
         raise NotImplementedError
 
     def tick(self, *, force: bool = False) -> str | None:
-        """The line printed, or None when nothing was."""
+        """The line printed, or None when nothing was. `force`: print the state now if it is not the last line's."""
         now = time.monotonic()
         if not force and now - self.last_at < self.every:
             return None
         state = self.state()
-        if not force and state == self.last_state and now - self.last_at < self.heartbeat:
+        if state == self.last_state and (force or now - self.last_at < self.heartbeat):
             return None
         line = f"[{now - self.started:5.0f}s] {state}"
         print(line, file=self.stream or sys.stderr, flush=True)

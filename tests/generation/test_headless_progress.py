@@ -80,7 +80,9 @@ def test_a_line_when_something_changed_at_most_every_few_seconds(
     clock[0] += 30
     assert progress.tick() is not None  # a heartbeat: still waiting on a long call
     RunSection.objects.filter(run=run).update(status="drafted", stage="done")
-    assert progress.tick(force=True) == "[   76s] sections 6/6 | calls 1 done, 0 in flight"
+    assert progress.tick(force=True) == "[   76s] sections 6/6 | calls 1 done, 0 in flight"  # the last state
+    clock[0] += 6
+    assert progress.tick() is None and progress.tick(force=True) is None  # printed already
     lines = out.getvalue().splitlines()
     assert len(lines) == 4 and all(re.match(r"\[\s*\d+s\] sections \d+/\d+ \| calls \d+ done", x) for x in lines)
 
