@@ -483,6 +483,11 @@ def main() -> None:
     load_gold()  # a bad gold file stops the bench before the run, not after
     print(f"[bench] var dir {var_dir}", file=sys.stderr)
     call_command("migrate", verbosity=0)
+    call_command("load_llmops", stdout=sys.stderr)
+    from llmops.models import Host, HostKind
+
+    for host in Host.objects.filter(kind=HostKind.LLAMACPP, enabled=True).exclude(url=""):
+        print(f"[bench] warning: host {host.name} has its own url {host.url}, shared, not the bench's", file=sys.stderr)
     started = time.monotonic()
     out = io.StringIO()
     pdfs = [str(path) for path in write_pdfs(var_dir / "pdfs")]
