@@ -242,6 +242,33 @@ def test_the_guardrails_rewrite_or_remove_what_is_not_supported(case: Any) -> No
     assert intro.steps.get(stage=Stage.GUARDRAILS).status == StepStatus.DONE
 
 
+def test_the_gate_removes_a_sentence_with_an_invented_name_date_or_place(case: Any) -> None:
+    invented = [
+        "I met Daniel Hayes and his sister Rosa in March 2015 at a church picnic.",  # a name no document holds
+        "I met Daniel Hayes on June 10, 2016 at a church picnic.",  # a date
+        "I met Daniel Hayes in March 2015 at a church picnic in San Antonio.",  # a place
+    ]
+
+    def inventive(call: LLMCall) -> str:
+        if call.stage == "draft":
+            good = "I met Daniel Hayes in March 2015 at a church picnic."
+            return json.dumps({"sentences": [{"facts": ["F2"], "text": t} for t in [good, *invented]]})
+        if call.stage == "guardrails":
+            return json.dumps({"rewrites": invented})  # the same inventions again: nothing better came
+        return good_answer(call)
+
+    run = run_to_the_end(do_start_run(case=case, created_by=None), inventive)
+    section = run.sections.get(key="how_we_met")
+    assert [s["text"] for s in section.sentences] == ["I met Daniel Hayes in March 2015 at a church picnic."]
+    for text, reason in zip(
+        invented,
+        ['"Rosa" is not in its sources', 'the date "June 10, 2016" is not in its sources', '"San Antonio" is not'],
+        strict=True,
+    ):
+        assert f'Removed "{text}": {reason}' in section.note
+    assert run.versions.get().sections.get(key="how_we_met").text == section.text  # not in the draft either
+
+
 def test_a_failed_rewrite_removes_what_it_was_to_fix(case: Any) -> None:
     def no_rewrite(call: LLMCall) -> str:
         if call.stage == "draft":
