@@ -55,22 +55,52 @@ def _value(handle: IO[bytes], kind: int) -> Any:
     raise GGUFError(f"unknown GGUF value type {kind}")
 
 
+def _header(handle: IO[bytes], path: Path) -> int:
+    """Check the magic and version; returns the number of key-value pairs that follow."""
+    if handle.read(4) != _MAGIC:
+        raise GGUFError(f"{path.name} is not a GGUF file")
+    version = _read(handle, "<I")
+    if version < 2:
+        raise GGUFError(f"GGUF version {version} is too old")
+    _read(handle, "<Q")  # tensor count
+    pairs: int = _read(handle, "<Q")
+    return pairs
+
+
 def read_metadata(path: Path) -> dict[str, Any]:
     with path.open("rb") as handle:
-        if handle.read(4) != _MAGIC:
-            raise GGUFError(f"{path.name} is not a GGUF file")
-        version = _read(handle, "<I")
-        if version < 2:
-            raise GGUFError(f"GGUF version {version} is too old")
-        _read(handle, "<Q")  # tensor count
-        pairs = _read(handle, "<Q")
         metadata: dict[str, Any] = {}
-        for _ in range(pairs):
+        for _ in range(_header(handle, path)):
             key = _string(handle)
             value = _value(handle, _read(handle, "<I"))
             if value is not None:
                 metadata[key] = value
         return metadata
+
+
+def token_texts(path: Path, ids: set[int]) -> dict[int, str]:
+    """The vocabulary's text (`tokenizer.ggml.tokens`) of the tokens with these ids, e.g. BOS and EOS."""
+    found: dict[int, str] = {}
+    with path.open("rb") as handle:
+        for _ in range(_header(handle, path)):
+            key = _string(handle)
+            kind = _read(handle, "<I")
+            if key != "tokenizer.ggml.tokens" or kind != _ARRAY:
+                _value(handle, kind)
+                continue
+            item_kind = _read(handle, "<I")
+            count = _read(handle, "<Q")
+            if item_kind != _STRING:
+                raise GGUFError("tokenizer.ggml.tokens is not a list of strings")
+            for index in range(count):
+                if index in ids:
+                    found[index] = _string(handle)
+                    if len(found) == len(ids):
+                        return found
+                else:
+                    handle.seek(_read(handle, "<Q"), 1)
+            return found
+    return found
 
 
 def kv_cache_bytes(metadata: dict[str, Any], n_ctx: int) -> int:

