@@ -100,6 +100,7 @@ FAITHFUL = [
     ("My name is Maria Elena Ramírez López.", MARRIED, INTAKE),  # accents; the client's own name as hers
     ("I, Maria Elena Ramirez Lopez, married Daniel Hayes on June 10, 2017.", MARRIED, INTAKE),
     ("Daniel injured my wrist.", WRIST, POLICE),
+    ("He would not leave, and he injured my wrist.", WRIST, POLICE),  # "left" in "her left wrist" is a side
     ("Daniel's grip injured my left wrist.", WRIST, POLICE),  # a possessive
     ("Daniel told the police that I fell.", FELL, POLICE),  # his words about the client, not hers
     ("The Harris County court granted me a protective order on October 1, 2021.", GRANTED, ORDER),
