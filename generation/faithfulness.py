@@ -15,7 +15,8 @@ checked, in the order the reasons are given:
 - a sentence does not reverse its source ("I was not treated" against a diagnosis);
 - who did it: "I" as the subject of an act or a status ("I called the police", "I am a U.S. citizen")
   needs a cited fact whose actor is the client, and an act its facts give to someone else is not the
-  client's; the client's own name is not someone else in the client's sentence; the victim is not
+  client's; what "I" underwent ("I was arrested") must be what the facts say happened to her, not to
+  someone else; the client's own name is not someone else in the client's sentence; the victim is not
   "the victim" or "her" in the client's own words.
 
 `check_sentence` gives the reasons a sentence fails (empty when it is faithful), in words for the
@@ -569,7 +570,36 @@ def _subject_problems(doc: Doc, facts: list[dict[str, Any]], client: list[str], 
             continue  # "he told the police that I fell": his words about the client
         for head in _predicates(token.head):
             problems += _act_problems(head, subject, client_facts, others, record)
+    for token in doc:
+        if token.text == "I" and token.dep_ == "nsubjpass":
+            problem = _undergone_by_someone_else(token.head, facts, client_tokens)
+            if problem:
+                problems.append(problem)
     return problems
+
+
+def _undergone_by_someone_else(verb: Token, facts: list[dict[str, Any]], client_tokens: frozenset[str]) -> str | None:
+    """ "I was arrested" when its facts say Daniel was: what the client underwent must be what her facts
+    say happened to her ("Daniel pushed her" backs "I was pushed")."""
+    key = _key(verb.lower_)
+    undergoers: list[tuple[str, str]] = []  # (who, the fact's text)
+    for fact in facts:
+        for token in _parse(_text(fact)):
+            if not token.is_alpha or _key(token.lower_) != key:
+                continue
+            for child in token.children:
+                person = child.pos_ in ("PROPN", "PRON") or child.lower_ in _OTHER_PEOPLE | _CLIENT_WORDS
+                if child.dep_ in ("nsubjpass", "dobj") and person:  # not "granted an order"
+                    undergoers.append((child.text, _text(fact)))
+    if not undergoers:
+        return None
+    if any(fold(who) in _CLIENT_WORDS or fold(who) in client_tokens for who, _ in undergoers):
+        return None
+    text = undergoers[0][1]
+    return (
+        f'it says "I {" ".join(t.text for t in verb.lefts if t.dep_ == "auxpass")} {verb.text}", but its facts say '
+        f'that of someone else ("{text}"); the client may only state what they underwent'
+    )
 
 
 def _predicates(head: Token) -> list[Token]:

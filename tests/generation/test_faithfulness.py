@@ -64,6 +64,13 @@ UNFAITHFUL = [
     (" ".join(MESSAGES.split()), TEXTED, MESSAGES, "pastes a message transcript as narrative"),
     ('He texted me: "come home now or I will kill you."', TEXTED, MESSAGES, 'quoted words "come home now or I'),
     ("He hit me 12 times that night.", MET, INTAKE, 'the number "12" is not in its sources'),
+    # What someone else underwent is not the client's either.
+    (
+        "I was arrested on September 5, 2021.",
+        fact("Daniel Hayes was arrested on September 5, 2021", "police"),
+        "Daniel Hayes was arrested on September 5, 2021.",
+        'says "I was arrested", but its facts say that of someone else',
+    ),
     ("My case number is 2021-PO-334.", GRANTED, ORDER + " Case No. 2021-PO-334.", "a case or record number"),
     ("My A-number is A123456789.", MET, RECORD + " A-number: A123456789.", "an A-number"),
     # Labelled the client's, but the fact's own words give the act to him.
@@ -106,6 +113,7 @@ FAITHFUL = [
     ("The Harris County court granted me a protective order on October 1, 2021.", GRANTED, ORDER),
     ("My neighbour, Linda Park, called the police on September 5, 2021.", NEIGHBOUR, POLICE),
     ('Daniel texted me: "come home now or you will regret it."', TEXTED, MESSAGES),  # quoted, as a quote
+    ("I was granted a protective order.", GRANTED, ORDER),  # granted to her; the order is what was granted
     ("I was taken to the hospital.", fact("Officer Ruiz took the victim to the hospital", "police"), POLICE),
     (
         "I reported the abuse to HPD.",
