@@ -189,7 +189,8 @@ class Resident:
     # Kept in memory and written by the sweep: an ensure on the hot path of every call writes nothing.
     last_used: datetime | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, chat: bool = False) -> dict[str, Any]:
+        """Where the model listens; with `chat`, also how to prompt it (the answer to an ensure)."""
         return {
             "model": self.model_name,
             "pid": self.process.pid,
@@ -197,7 +198,7 @@ class Resident:
             "n_ctx": self.n_ctx,
             "rss_bytes": group_rss(self.process.pid),
             "need_bytes": self.need_bytes,
-            **self.chat,
+            **(self.chat if chat else {}),
         }
 
 
@@ -242,7 +243,7 @@ class ModelSupervisor:
                 resident = self._start(model)
                 resident.need_bytes = need
             resident.last_used = timezone.now()
-            return resident.as_dict()
+            return resident.as_dict(chat=True)
 
     def unload(self, model_name: str, reason: str = "unloaded") -> dict[str, Any]:
         with self._lock:

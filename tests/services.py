@@ -35,6 +35,8 @@ os.environ.setdefault("AFFIANT_FACT_MAX_CHARS", "90")
 os.environ.setdefault("AFFIANT_SENTENCE_MAX_CHARS", "110")
 # Calls orphaned by a killed worker are found within seconds, not the production half-minute.
 os.environ.setdefault("LLMOPS_RECONCILE_S", "3")
+# The tests' catalog: the small instruct model on every route (the tests are about mechanics, not wording).
+os.environ.setdefault("LLMOPS_CONFIG", "tests/models.yaml")
 # The tests' model host listens beside, not on, the port `make run` uses.
 os.environ.setdefault("LLAMACPP_CONTROL_URL", "http://127.0.0.1:8791")
 # Playwright's sync API runs an event loop in the test thread; the ORM calls in the same test are safe.

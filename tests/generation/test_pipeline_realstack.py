@@ -1,4 +1,4 @@
-"""A declaration run through all five stages on the real Celery workers and the real Gemma model."""
+"""A declaration run through all five stages on the real Celery workers and a real model (the tests' catalog)."""
 
 from __future__ import annotations
 
@@ -82,4 +82,4 @@ def test_a_run_goes_through_five_stages_on_the_real_model(realstack: Any) -> Non
     ops = Client()
     ops.force_login(User.objects.get(username="ops"))
     ops_page = ops.get(reverse("llmops:dashboard")).content.decode()
-    assert "local-drafter" in ops_page and drafted[0].sentences[0]["text"][:30] not in ops_page
+    assert completed[0].model.name in ops_page and drafted[0].sentences[0]["text"][:30] not in ops_page

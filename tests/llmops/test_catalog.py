@@ -21,15 +21,36 @@ routes:
 """
 
 
-def test_the_shipped_catalog_loads_and_loading_twice_changes_nothing() -> None:
+def test_the_tests_catalog_loads_and_loading_twice_changes_nothing() -> None:
+    assert Path(settings.LLMOPS_CONFIG) == settings.BASE_DIR / "tests" / "models.yaml"  # tests/services.py
     first = load_catalog(Path(settings.LLMOPS_CONFIG))
     counts = (Host.objects.count(), LLMModel.objects.count(), Route.objects.count())
     second = load_catalog(Path(settings.LLMOPS_CONFIG))
     assert first == second
     assert (Host.objects.count(), LLMModel.objects.count(), Route.objects.count()) == counts
     draft = Route.objects.get(name="draft")
-    assert draft.ordered_models()[0].name == "local-drafter"
+    assert draft.ordered_models()[0].name == "qwen-coder-0-5b"
     assert Host.objects.get(name="local").queue == "gpu.local"
+
+
+@pytest.mark.parametrize("path", ["llmops/models.yaml", "tests/models.yaml"])
+def test_every_route_fails_over_to_other_weights_and_judges_use_two_models(path: str) -> None:
+    data = parse_catalog((settings.BASE_DIR / path).read_text())  # also checks the visibility timeout
+    weights = {m["name"]: m.get("gguf") or m["remote_name"] for m in data["models"]}
+    for route, names in data["routes"].items():
+        assert len({weights[n] for n in names}) == len(names) >= 2, route
+    judges = {data["routes"][slot][0] for slot in settings.AFFIANT_JUDGE_ROUTES}
+    assert len({weights[n] for n in judges}) >= (2 if path.startswith("llmops") else 1)
+
+
+def test_the_default_catalog_drafts_with_the_packaged_1_5b_instruct_model() -> None:
+    from llmops.modelhost import PACKAGED_MODELS
+
+    data = parse_catalog((settings.BASE_DIR / "llmops/models.yaml").read_text())
+    remote = {m["name"]: m["remote_name"] for m in data["models"]}
+    for stage in ("extract", "draft", "guardrails"):
+        assert remote[data["routes"][stage][0]] == "qwen2.5-coder-1.5b-instruct"
+    assert all(PACKAGED_MODELS[r].startswith(("pkg:", "packaged:")) for r in remote.values())
 
 
 def test_the_issue_schema_loads_as_written(tmp_path: Path) -> None:

@@ -131,7 +131,8 @@ def test_llmcall_through_the_queue_reaches_the_real_model(realstack: Any) -> Non
     ]
     call_command("llmcall", *args, stdout=out)
     result = json.loads(out.getvalue())
-    assert (result["status"], result["model"]) == ("completed", "local-drafter")
+    drafter = Route.objects.get(name="draft").ordered_models()[0].name
+    assert (result["status"], result["model"]) == ("completed", drafter)
     assert result["text"] and result["timings"]["prompt_tokens"] > 3
     assert result["timings"]["queue_wait_s"] is not None and result["timings"]["first_token_s"] is not None
 

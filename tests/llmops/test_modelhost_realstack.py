@@ -35,6 +35,7 @@ def test_a_model_runs_in_its_own_process_group_and_unloads_by_ending_it(realstac
     resident = _fresh("local-drafter-small-ctx")
     pid = resident["pid"]
     assert resident["n_ctx"] == 4096
+    assert resident["chat_template"] == ""  # Gemma 270M is a base model: its callers send plain text
     assert os.getpgid(pid) == pid  # its own group, so ending the group ends all of it
     assert os.getpgid(pid) != os.getpgid(os.getpid())
     assert _post("/ensure", model="local-drafter-small-ctx")["pid"] == pid  # reused, not duplicated
@@ -90,6 +91,7 @@ def test_loading_a_model_that_does_not_fit_evicts_the_least_recently_used_one(re
 
 def test_after_a_model_process_is_killed_the_next_call_reloads_it_and_completes(realstack: Any) -> None:
     from llmops.calls import dispatch_locally, request_completion
+    from llmops.models import Route
     from llmops.providers.base import Message
     from llmops.runner import drain
 
@@ -100,11 +102,12 @@ def test_after_a_model_process_is_killed_the_next_call_reloads_it_and_completes(
             )
             return drain(pending)
 
+    drafter = Route.objects.get(name="draft").ordered_models()[0].name
     first = call()
-    assert first is not None and first.status == "completed" and first.model.name == "local-drafter"
-    pid = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": "local-drafter"}, timeout=60).json()[
-        "pid"
-    ]
+    assert first is not None and first.status == "completed" and first.model.name == drafter, first.error
+    resident = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": drafter}, timeout=60).json()
+    assert "<|im_start|>assistant" in resident["chat_template"]  # the tests' drafter is an instruct model
+    pid = resident["pid"]
     os.killpg(pid, signal.SIGKILL)
 
     def supervisor_noticed() -> bool:
@@ -113,5 +116,5 @@ def test_after_a_model_process_is_killed_the_next_call_reloads_it_and_completes(
 
     wait_until(supervisor_noticed, 20, "the supervisor to notice")
     second = call()  # this process's provider still remembers the dead port: it must find the new one
-    assert second is not None and (second.status, second.model.name) == ("completed", "local-drafter"), second.error
+    assert second is not None and (second.status, second.model.name) == ("completed", drafter), second.error
     assert second.timings["pid"] != pid
