@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VERSION = 2
+VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,9 @@ class SectionSpec:
     optional: bool = False
     # What the section must state; a need the evidence does not answer is listed for the attorney as missing.
     needs: tuple[str, ...] = ()
+    # The case record's fields the section states (see generation.record): (field, need) pairs, the need
+    # the field answers (never asked of the model, never missing when the record holds it), "" for none.
+    record: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,16 @@ class DeclarationTemplate:
         return next(s for s in self.sections if s.key == key)
 
 
+# The client's identity as the case record holds it. The record's country is the country of nationality;
+# it also answers where the client was born as "from" that country (the record holds no birthplace).
+_IDENTITY = (
+    ("client.name", "my full name"),
+    ("client.aliases", ""),
+    ("client.birth_date", "my date of birth"),
+    ("client.country", "where I was born"),
+    ("client.country", "my nationality"),
+)
+
 VAWA = DeclarationTemplate(
     key="vawa",
     title="Declaration in support of VAWA self-petition (Form I-360)",
@@ -42,6 +55,7 @@ VAWA = DeclarationTemplate(
             "identity",
             "name born date of birth nationality citizen country city live",
             needs=("my full name", "my date of birth", "where I was born", "my nationality"),
+            record=_IDENTITY,
         ),
         SectionSpec(
             "life_before",
@@ -70,6 +84,7 @@ VAWA = DeclarationTemplate(
             "qualifying relationship",
             "citizen permanent resident green card passport naturalization status",
             needs=("his immigration status (citizen or permanent resident)", "how I know his status"),
+            record=(("abuser.immigration_status", "his immigration status (citizen or permanent resident)"),),
         ),
         SectionSpec(
             "residence",
@@ -106,6 +121,7 @@ VAWA = DeclarationTemplate(
             "children son daughter child school hurt scared",
             optional=True,
             needs=("how the abuse affected my children",),
+            record=(("child.name", ""), ("child.birth_date", "")),
         ),
         SectionSpec(
             "seeking_help",
@@ -149,6 +165,7 @@ T_VISA = DeclarationTemplate(
             "identity",
             "name born date of birth nationality citizen country city",
             needs=("my full name", "my date of birth", "where I was born", "my nationality"),
+            record=_IDENTITY,
         ),
         SectionSpec(
             "life_before",

@@ -61,11 +61,23 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+def is_record(fact: dict[str, Any]) -> bool:
+    """Whether a fact comes from the case record (generation.record) rather than a page."""
+    return fact.get("source") == "record"
+
+
+def cited_record(sentence: dict[str, Any], facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The facts of the case record a sentence cites: shown as "Case record" with the recorded field."""
+    facts_by_id = {f["id"]: f for f in facts}
+    return [facts_by_id[i] for i in sentence.get("facts", []) if i in facts_by_id and is_record(facts_by_id[i])]
+
+
 def cited_pages(case: Case, sentence: dict[str, Any], facts: list[dict[str, Any]]) -> list[CitedPage]:
     """Each page a sentence's facts come from, with the passage behind each fact marked. Only the
-    case's own documents are read, whatever the stored ids say."""
+    case's own documents are read, whatever the stored ids say. Facts of the case record have no page:
+    see cited_record."""
     facts_by_id = {f["id"]: f for f in facts}
-    cited = [facts_by_id[i] for i in sentence.get("facts", []) if i in facts_by_id]
+    cited = [f for f in (facts_by_id[i] for i in sentence.get("facts", []) if i in facts_by_id) if not is_record(f)]
     chunk_ids = [f["chunk_id"] for f in cited if f.get("chunk_id")]
     chunks = Chunk.objects.filter(case=case, pk__in=chunk_ids).in_bulk()
     passages_by_page: dict[tuple[int, int], list[str]] = {}

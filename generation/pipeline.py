@@ -36,6 +36,7 @@ from generation.models import (
     Stage,
     StepStatus,
 )
+from generation.record import answered_needs, record_facts, record_text, section_facts, still_to_ask
 from generation.stages import draft, extract, guardrails, judge
 from generation.stages.common import BadAnswer, read_json, squash
 from llmops.calls import Callback, NoModelAvailable, RedactorRef, messages_of, request_completion
@@ -105,7 +106,13 @@ def spec_of(run: DeclarationRun, key: str) -> declarations.SectionSpec:
     """The section as the run's own copy of its template has it (templates change; runs do not)."""
     for item in run.template_spec.get("sections", []):
         if item["key"] == key:
-            return declarations.SectionSpec(**{**item, "needs": tuple(item.get("needs") or ())})
+            return declarations.SectionSpec(
+                **{
+                    **item,
+                    "needs": tuple(item.get("needs") or ()),
+                    "record": tuple(tuple(pair) for pair in item.get("record") or ()),
+                }
+            )
     return declarations.TEMPLATES[run.template].section(key)
 
 
@@ -204,13 +211,14 @@ class _RunContext:
         self.client_name = client.name if client else "the declarant"
 
     @cached_property
+    def record(self) -> list[dict[str, Any]]:
+        """The case record's facts (generation.record), read once per advance and only when asked for."""
+        return record_facts(self.run.case)
+
+    @cached_property
     def record_text(self) -> str:
         """The case record as text (generation.record), for the faithfulness gate: read once per advance
         and only when asked for."""
-        try:
-            from generation.record import record_text
-        except ImportError:  # the case record's module is not in this tree yet: the passages alone
-            return ""
         return record_text(self.run.case)
 
 
@@ -287,17 +295,20 @@ def _settle(section: RunSection, status: str, note: str = "") -> None:
 
 
 def _begin_extract(context: _RunContext, section: RunSection) -> bool:
+    """Find the passages that speak to the section and ask the model for the facts its needs call for,
+    except the needs the case record answers: those facts are the record's (generation.record), kept in
+    section.facts from here on. A section the record alone speaks to is drafted from the record."""
     run = context.run
     spec = spec_of(run, section.key)
+    section.facts = section_facts(context.record, spec)
+    asked = still_to_ask(section.facts, spec)
     passages = [
         p
         for p in search_case(run.case, f"{spec.heading} {spec.query}", k=settings.AFFIANT_EVIDENCE_PASSAGES)
         if p.score >= settings.AFFIANT_MIN_PASSAGE_SCORE
     ]
-    if not passages:
-        section.missing = list(spec.needs)
-        _settle(section, SectionStatus.MISSING, "No passage in the case file speaks to this section. Ask the client.")
-        return False
+    if not passages or (not asked.needs and answered_needs(section.facts, spec)):
+        return _from_record_only(section, spec, "" if passages else "No passage in the case file speaks to it.")
     section.evidence = [
         {
             "n": n,
@@ -312,23 +323,51 @@ def _begin_extract(context: _RunContext, section: RunSection) -> bool:
         for n, p in enumerate(passages, start=1)
     ]
     section.status = SectionStatus.DRAFTING
-    section.save(update_fields=["evidence", "status"])
-    messages = extract.build_messages(client_name=context.client_name, section=spec, evidence=section.evidence)
+    section.save(update_fields=["evidence", "facts", "status"])
+    messages = extract.build_messages(client_name=context.client_name, section=asked, evidence=section.evidence)
     return _request(
-        context, section, Stage.EXTRACT, messages, extract.schema(spec, len(passages)), extract.max_tokens(spec)
+        context, section, Stage.EXTRACT, messages, extract.schema(asked, len(passages)), extract.max_tokens(asked)
     )
 
 
+def _from_record_only(section: RunSection, spec: declarations.SectionSpec, why: str) -> bool:
+    """Draft the section from its record facts alone, when they answer any of its needs (else it is
+    missing: nothing speaks to it). Returns False: no call was asked for."""
+    answered = answered_needs(section.facts, spec)
+    section.missing = [need for need in spec.needs if need not in answered]
+    if not answered:
+        section.facts = []
+        _settle(section, SectionStatus.MISSING, "No passage in the case file speaks to this section. Ask the client.")
+        return False
+    section.status = SectionStatus.DRAFTING
+    if why and section.missing:
+        section.note = f"{section.note}\n{why} Drafted from the case record only.".strip()
+    section.save(update_fields=["facts", "missing", "status", "note"])
+    _next_stage(section, Stage.DRAFT)
+    return False
+
+
 def _end_extract(context: _RunContext, section: RunSection, steps: list[SectionStep]) -> None:
+    """Take in the facts found in the passages; they join the section's record facts. A need the record
+    answers was not asked, so it is never missing."""
     step = steps[0]
+    spec = spec_of(context.run, section.key)
+    record = [f for f in section.facts if f.get("source") == "record"]
     if step.status == StepStatus.FAILED:
+        if answered_needs(record, spec):
+            section.note = f"{section.note}\nExtracting the facts from the documents failed: {step.error}".strip()
+            _from_record_only(section, spec, "")
+            return
         _settle(section, SectionStatus.FAILED, f"Extracting the facts failed: {step.error}")
         return
-    spec = spec_of(context.run, section.key)
-    section.facts, section.missing = extract.parse(step.result, spec, section.evidence)
-    if not section.facts and _ask_again(context.run, step):
+    found, section.missing = extract.parse(
+        step.result, still_to_ask(record, spec), section.evidence, record=context.record_text
+    )
+    if not found and _ask_again(context.run, step):
         return
-    if not section.facts:
+    section.facts = record + found
+    if not found and not answered_needs(record, spec):
+        section.facts = []
         _settle(section, SectionStatus.MISSING, "The evidence found does not state the facts this section needs.")
         return
     section.save(update_fields=["facts", "missing"])
@@ -362,8 +401,13 @@ def _end_draft(context: _RunContext, section: RunSection, steps: list[SectionSte
 
 
 def _pages(sentence: dict[str, Any], facts_by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pages a sentence's facts come from; the case record is cited as one "page" with no document."""
     pages = {
-        (f["document_id"], f["page"]): {"document_id": f["document_id"], "name": f["document_name"], "page": f["page"]}
+        (f.get("document_id"), f.get("page")): {
+            "document_id": f.get("document_id"),
+            "name": f["document_name"],
+            "page": f.get("page"),
+        }
         for f in (facts_by_id[i] for i in sentence["facts"] if i in facts_by_id)
     }
     return list(pages.values())
@@ -476,11 +520,16 @@ def _begin_score(context: _RunContext, section: RunSection) -> bool:
 
 
 def score_inputs(section: RunSection) -> list[tuple[str, list[str]]]:
-    """Each sentence with the passages its facts come from."""
+    """Each sentence with the passages its facts come from; a fact of the case record is its own passage
+    (its text is all the record says of it)."""
     texts = {e["n"]: e["text"] for e in section.evidence}
     facts_by_id = {f["id"]: f for f in section.facts}
+
+    def passage(fact: dict[str, Any]) -> str:
+        return fact["text"] if fact.get("source") == "record" else texts.get(fact["n"], fact["text"])
+
     return [
-        (s["text"], [texts[n] for n in dict.fromkeys(facts_by_id[i]["n"] for i in s["facts"] if i in facts_by_id)])
+        (s["text"], list(dict.fromkeys(passage(facts_by_id[i]) for i in s["facts"] if i in facts_by_id)))
         for s in section.sentences
     ]
 

@@ -11,7 +11,7 @@ from casework.models import Role, role_of
 from casework.views import current_user, visible_case
 from generation import export
 from generation.diff import compare_versions
-from generation.evidence import cited_pages
+from generation.evidence import cited_pages, cited_record
 from generation.flags import flag_count, open_in_section
 from generation.forms import AcceptSentenceForm, CommentForm, DraftEditForm, SectionEditForm
 from generation.models import Comment, DeclarationRun, DraftSection, DraftVersion, RunStatus, StepStatus
@@ -167,6 +167,7 @@ def sentence_evidence(
             "sentence": sentence,
             "facts": [facts_by_id[i] for i in sentence.get("facts", []) if i in facts_by_id],
             "pages": cited_pages(run.case, sentence, section.facts),
+            "record": cited_record(sentence, section.facts),
         },
     )
 

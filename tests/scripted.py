@@ -1,7 +1,8 @@
 """A well-behaved model for hosts the tests script (tests/faultserver.py's `responder`): it answers
 with an instance of the JSON schema the request carries, taking its strings from `strings` by the
 name of the property (else a neutral phrase). Integers take the top of their range, except an
-`excerpt`, which is 1 (0 means "no excerpt"). And the rows that put such a host behind every stage."""
+`excerpt`, which is 1 (0 means "no excerpt"); a string enum takes its first value (an `actor`:
+"client"). And the rows that put such a host behind every stage."""
 
 from __future__ import annotations
 
@@ -69,9 +70,9 @@ def answer_from_what_was_sent(body: dict[str, Any]) -> str:
     text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
     if stage_of(body) == "extract":
         return json.dumps(extract_answer(body, text))
-    fact_line = re.search(r"^\[F1\] (.+)$", text, re.M)
+    fact_line = re.search(r"^\[[FR]\d+\] (.+)$", text, re.M)  # the first fact, as the schema's first id
     facts = re.search(r"Facts: ([^;\n]+)", text)
-    sentence = clip(fact_line.group(1) if fact_line else "", settings.AFFIANT_SENTENCE_MAX_CHARS)
+    sentence = clip(first_person(fact_line.group(1)) if fact_line else "", settings.AFFIANT_SENTENCE_MAX_CHARS)
     rewrite = re.sub(r"^<PERSON_\d+>", "I", facts.group(1)) if facts else sentence
     strings = {"text": sentence, "rewrites": clip(rewrite, settings.AFFIANT_SENTENCE_MAX_CHARS)}
     return schema_answer(body, strings)
@@ -88,9 +89,31 @@ def extract_answer(body: dict[str, Any], text: str) -> dict[str, Any]:
     answer: dict[str, Any] = {}
     for i, need in enumerate(needs):
         n, sentence = sentences[i] if i < len(sentences) else (0, "")
-        answer[need] = {"excerpt": n, "fact": clip(sentence, settings.AFFIANT_FACT_MAX_CHARS)}
+        answer[need] = {
+            "excerpt": n,
+            "actor": actor_of(sentence),
+            "fact": clip(sentence, settings.AFFIANT_FACT_MAX_CHARS),
+        }
     answer["other facts"] = []
     return answer
+
+
+def actor_of(sentence: str) -> str:
+    """Who a sentence is about, as a model reads it: an officer's or a court's act is theirs, the rest the
+    client's (the excerpts are mostly about her)."""
+    lowered = sentence.lower()
+    for actor, words in (("police", ("police", "officer")), ("court", ("court", "judge", "order"))):
+        if any(w in lowered for w in words):
+            return actor
+    return "client"
+
+
+def first_person(fact: str) -> str:
+    """A fact said of the client ("The client was born on ...") in her voice, as a drafting model writes it."""
+    for third, first in (("The client's ", "My "), ("The client is ", "I am "), ("The client ", "I ")):
+        if fact.startswith(third):
+            return first + fact[len(third) :]
+    return fact
 
 
 def clip(text: str, limit: int) -> str:

@@ -61,7 +61,8 @@ def build_messages(*, client_name: str, section: SectionSpec, facts: list[dict[s
     instructions = (
         f'Write the section "{section.heading}" of the sworn declaration of {client_name}, in {client_name}\'s '
         'own voice: first person ("I", "my", "me"), plain words, one fact or two per sentence, using only '
-        "the facts above, with their dates, places and names. Each sentence lists the facts it states."
+        "the facts above, with their dates, places and names; keep what others did, said or hold as theirs "
+        "(he, she, they). Each sentence lists the facts it states."
     )
     return [
         Message(role="system", content=f"Facts:\n{fact_lines(facts)}"),

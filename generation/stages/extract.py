@@ -1,9 +1,10 @@
 """Stage 1, extract: the facts a section needs, each tied to the passage (chunk) that states it.
 
 The model answers every need of the section as JSON under a schema (the grammar makes any other
-answer impossible): the number of the excerpt that answers it, 0 when none does, and the fact in a
-short sentence. A fact whose excerpt does not back it (generation.faithfulness.check_fact: its names,
-places, dates and numbers are the excerpt's, and it does not reverse it) is not kept;
+answer impossible): the number of the excerpt that answers it, 0 when none does, who did, said or
+holds it (its actor), and the fact in a short sentence. Needs the case record answers are not asked
+(generation.record). A fact whose excerpt does not back it (generation.faithfulness.check_fact: its
+names, places, dates and numbers are the excerpt's, and it does not reverse it) is not kept;
 its need is listed as missing, for the attorney to ask the client about.
 """
 
@@ -30,19 +31,27 @@ from llmops.providers.base import Message
 MORE_FACTS = 2
 
 
+# Who did, said or holds what a fact states. A first-person sentence may only state the client's own acts,
+# words, feelings and status: the abuser's (or a trafficker's), the court's or the police's never become "I".
+ACTORS = ("client", "abuser", "child", "witness", "police", "court", "medical", "other")
+
+
 def schema(section: SectionSpec, passages: int) -> dict[str, Any]:
-    answer = {
-        "type": "object",
-        "properties": {"excerpt": int_enum(passages, lower=0), "fact": text_field(settings.AFFIANT_FACT_MAX_CHARS)},
-        "required": ["excerpt", "fact"],
-        "additionalProperties": False,
-    }
-    more = {
-        "type": "object",
-        "properties": {"excerpt": int_enum(passages), "fact": text_field(settings.AFFIANT_FACT_MAX_CHARS)},
-        "required": ["excerpt", "fact"],
-        "additionalProperties": False,
-    }
+    # `actor` comes before `fact` (the grammar keeps the order of `required`): the model says who before
+    # it writes what.
+    def item(excerpts: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {
+                "excerpt": excerpts,
+                "actor": {"type": "string", "enum": list(ACTORS)},
+                "fact": text_field(settings.AFFIANT_FACT_MAX_CHARS),
+            },
+            "required": ["excerpt", "actor", "fact"],
+            "additionalProperties": False,
+        }
+
+    answer, more = item(int_enum(passages, lower=0)), item(int_enum(passages))
     properties: dict[str, Any] = {need: answer for need in section.needs}
     properties["other facts"] = {"type": "array", "items": more, "maxItems": MORE_FACTS}
     return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
@@ -50,7 +59,7 @@ def schema(section: SectionSpec, passages: int) -> dict[str, Any]:
 
 def max_tokens(section: SectionSpec) -> int:
     items = len(section.needs) + MORE_FACTS
-    return tokens_for(items * (settings.AFFIANT_FACT_MAX_CHARS + 40) + 40)
+    return tokens_for(items * (settings.AFFIANT_FACT_MAX_CHARS + 60) + 40)
 
 
 def build_messages(*, client_name: str, section: SectionSpec, evidence: list[dict[str, Any]]) -> list[Message]:
@@ -58,7 +67,8 @@ def build_messages(*, client_name: str, section: SectionSpec, evidence: list[dic
     instructions = (
         f'Facts for the section "{section.heading}" of the declaration of {client_name}, taken only from the '
         "excerpts above. For each question: the number of the excerpt that answers it (0 when no excerpt "
-        f"does) and the fact in one short sentence with its dates, places and names.\nQuestions: {questions}"
+        "does), the actor (who did, said or holds it; a trafficker is the abuser) and the fact in one short "
+        f"sentence with its dates, places and names.\nQuestions: {questions}"
     )
     return [
         Message(role="system", content="Case file excerpts:\n{evidence}", evidence=excerpt_lines(evidence)),
@@ -69,7 +79,7 @@ def build_messages(*, client_name: str, section: SectionSpec, evidence: list[dic
 def parse(
     answer: dict[str, Any], section: SectionSpec, evidence: list[dict[str, Any]], record: str = ""
 ) -> tuple[list[dict], list[str]]:
-    """The facts the evidence backs, numbered F1.., and the needs left unanswered.
+    """The facts the evidence backs, numbered F1.., each with its actor, and the needs left unanswered.
     `record` is the case record's text (generation.record.record_text), where a fact's names may also be."""
     by_n = {e["n"]: e for e in evidence}
     candidates: list[tuple[str | None, Any]] = [(need, answer.get(need)) for need in section.needs]
@@ -93,6 +103,8 @@ def parse(
                 "id": f"F{len(facts) + 1}",
                 "n": source["n"],
                 "need": need,
+                "actor": actor_of(item),
+                "source": "evidence",
                 "text": text,
                 "chunk_id": source.get("chunk_id"),
                 "document_id": source["document_id"],
@@ -121,6 +133,12 @@ def _backed_fact(item: Any, by_n: dict[int, dict[str, Any]], record: str = "") -
         if not check_fact(text, passage=source["text"], record=record):
             return text, source
     return None  # the model wrote something no excerpt says
+
+
+def actor_of(item: Any) -> str:
+    """The actor the model named for a fact; "other" when it named none the schema allows."""
+    actor = item.get("actor") if isinstance(item, dict) else None
+    return actor if actor in ACTORS else "other"
 
 
 def clean_fact(text: str) -> str:

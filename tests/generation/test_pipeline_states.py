@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import pytest
@@ -26,8 +28,10 @@ from generation.pipeline import (
 )
 from generation.report import run_summary
 from generation.tasks import score_section_task
+from llmops.calls import messages_of
 from llmops.catalog import load_catalog
 from llmops.models import CallStatus, LLMCall
+from tests.scripted import first_person
 
 pytestmark = pytest.mark.django_db
 
@@ -44,11 +48,17 @@ def good_answer(call: LLMCall) -> str:
     schema = call.json_schema or {}
     if call.stage == "extract":
         answer: dict[str, Any] = {
-            need: {"excerpt": 1, "fact": "Maria was born on April 12, 1990 in Quetzaltenango, Guatemala"}
+            need: {
+                "excerpt": 1,
+                "actor": "client",
+                "fact": "Maria was born on April 12, 1990 in Quetzaltenango, Guatemala",
+            }
             for need in schema["properties"]
             if need != "other facts"
         }
-        answer["other facts"] = [{"excerpt": 1, "fact": "She met Daniel Hayes in March 2015 at a church picnic"}]
+        answer["other facts"] = [
+            {"excerpt": 1, "actor": "client", "fact": "She met Daniel Hayes in March 2015 at a church picnic"}
+        ]
         return json.dumps(answer)
     if call.stage == "draft":
         return json.dumps(
@@ -78,7 +88,7 @@ def case(firm_people: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
     settings.AFFIANT_DRAFT_SECTIONS = ["introduction", "how_we_met"]
     load_catalog(settings.LLMOPS_CONFIG)
     case = firm_people["case"]
-    Party.objects.create(case=case, role=PartyRole.CLIENT, name="Maria Elena Ramirez Lopez")
+    case.parties.filter(role=PartyRole.CLIENT).update(name="Maria Elena Ramirez Lopez")  # her record: a name
     stored = do_store_upload(case=case, name="intake.pdf", stream=io.BytesIO(text_pdf([EVIDENCE])), uploaded_by=None)
     document = stored.document
     Page.objects.create(document=document, number=1, text=EVIDENCE)
@@ -121,8 +131,10 @@ def test_each_section_goes_through_the_five_stages_in_order(case: Any, firm_peop
         assert section.status == SectionStatus.DRAFTED, section.note
         stages = [(s.stage, s.slot) for s in section.steps.order_by("id")]
         assert stages == [("extract", 0), ("draft", 0), ("judge", 0), ("judge", 1), ("judge", 2), ("score", 0)]
-        assert [f["id"] for f in section.facts] == ["F1", "F2"]
-        assert all(f["chunk_id"] is None and f["page"] == 1 for f in section.facts)  # lexical fallback: no chunks
+        found = [f for f in section.facts if f["source"] == "evidence"]
+        assert [f["id"] for f in found] == ["F1", "F2"]
+        assert all(f["chunk_id"] is None and f["page"] == 1 for f in found)  # lexical fallback: no chunks
+        assert all(f["actor"] == "client" for f in found)
         assert section.judgement["judged"] == 3
         assert section.judgement["criteria"]["coverage"] == {
             "mean": 3.0, "min": 2, "max": 4, "scores": {"0": 2, "1": 3, "2": 4}, "disagree": True,
@@ -135,6 +147,46 @@ def test_each_section_goes_through_the_five_stages_in_order(case: Any, firm_peop
     assert version.sections.get(key="introduction").sentences[0]["pages"] == [
         {"document_id": case.documents.get().pk, "name": "intake.pdf", "page": 1}
     ]
+
+
+def drafts_from_the_facts_given(call: LLMCall) -> str:
+    """good_answer, but the drafter writes one sentence for each fact it was given, in the client's voice,
+    as a drafting model does with the case record's facts (the client's own are in her voice already)."""
+    if call.stage != "draft":
+        return good_answer(call)
+    prompt = "\n".join(m.content for m in messages_of(call))
+    lines = re.findall(r"^\[([FR]\d+)\] (.+)$", prompt, re.M)
+    return json.dumps({"sentences": [{"facts": [i], "text": first_person(text)} for i, text in lines][:6]})
+
+
+@pytest.mark.parametrize("passages", [True, False], ids=["with-passages", "no-passage-about-it"])
+def test_the_introduction_is_drafted_from_the_case_record_and_lists_nothing_it_holds_as_missing(
+    case: Any, passages: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.AFFIANT_DRAFT_SECTIONS = ["introduction"]
+    case.parties.filter(role=PartyRole.CLIENT).update(
+        aliases=["Maria Ramirez"], birth_date=date(1990, 4, 12), country="Guatemala"
+    )
+    Party.objects.create(case=case, role=PartyRole.CHILD, name="Sofia Hayes Ramirez", birth_date=date(2017, 6, 1))
+    if not passages:
+        monkeypatch.setattr("generation.pipeline.search_case", lambda *args, **kwargs: [])
+    run = run_to_the_end(do_start_run(case=case, created_by=None), drafts_from_the_facts_given)
+
+    intro = run.sections.get(key="introduction")
+    assert intro.status == SectionStatus.DRAFTED, intro.note
+    assert intro.missing == []  # name, date of birth, birthplace (as a country) and nationality: all recorded
+    assert not intro.steps.filter(stage=Stage.EXTRACT).exists()  # nothing left to ask the model
+    assert [(f["id"], f["need"], f["actor"], f["source"]) for f in intro.facts] == [
+        ("R1", "my full name", "client", "record"),
+        ("R2", None, "client", "record"),  # the aliases: usable, answering no need
+        ("R3", "my date of birth", "client", "record"),
+        ("R4", "where I was born", "client", "record"),
+    ]  # the A-number (R5) is a record fact but never narrative; the child's name belongs to another section
+    assert intro.sentences[0]["text"] == "My full name is Maria Elena Ramirez Lopez."
+    assert "I was born on April 12, 1990." in intro.text
+    assert "A123456789" not in intro.text
+    assert all(s["pages"] == [{"document_id": None, "name": "Case record", "page": None}] for s in intro.sentences)
+    assert all(s["bertscore"] is not None for s in intro.sentences)  # scored against the record fact's text
 
 
 def test_a_redelivered_callback_changes_nothing(case: Any, firm_people: dict[str, Any]) -> None:

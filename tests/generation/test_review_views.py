@@ -68,6 +68,33 @@ def test_a_sentence_shows_its_page_with_the_passage_marked(firm_people: dict[str
     assert client_for(firm_people["attorney"]).get(beyond).status_code == 404
 
 
+def test_a_sentence_citing_the_case_record_shows_the_recorded_field_instead_of_a_page(
+    firm_people: dict[str, Any],
+) -> None:
+    from generation.record import record_facts
+
+    run = cited_run(firm_people["case"])
+    section = DraftSection.objects.get(version__run=run, key="introduction")
+    full_name = {**record_facts(run.case)[0], "need": "my full name"}  # R1: the client's full name, Jane Doe
+    section.facts = [*section.facts, full_name]
+    section.sentences = [
+        *section.sentences,
+        {"text": "My full name is Jane Doe.", "facts": ["R1"], "chunks": [], "bertscore": 0.74, "flags": [],
+         "pages": [{"document_id": None, "name": "Case record", "page": None}]},
+    ]  # fmt: skip
+    section.save()
+    url = reverse("generation:sentence_evidence", args=[run.case_id, run.pk, 1, "introduction", 1])
+    html = client_for(firm_people["attorney"]).get(url).content.decode()
+    assert "[R1] My full name is Jane Doe." in html and "— Case record</span>" in html
+    assert '<div class="cited-record">' in html and "page None" not in html
+    assert 'class="cited-page"' not in html  # no document page to show
+    draft = client_for(firm_people["attorney"]).get(reverse("generation:run_detail", args=[run.case_id, run.pk]))
+    assert "My full name is Jane Doe." in draft.content.decode()
+    for view in ("version_export", "version_export_pdf"):  # the export takes record facts in its stride
+        exported = client_for(firm_people["attorney"]).get(reverse(f"generation:{view}", args=[run.case_id, run.pk, 1]))
+        assert exported.status_code == 200 and exported.content
+
+
 def test_the_draft_page_marks_flags_and_lists_missing_facts(firm_people: dict[str, Any]) -> None:
     run = cited_run(firm_people["case"])
     DraftSection.objects.filter(version__run=run, key="how_we_met").update(missing=["when we met"])

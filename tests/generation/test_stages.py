@@ -15,7 +15,7 @@ from generation.pipeline import resentence
 from generation.stages import draft, extract, judge
 from generation.stages.common import BadAnswer, read_json
 from llmops.context import render
-from llmops.providers.llamacpp import json_schema_grammar
+from llmops.providers.llamacpp import json_schema_grammar, required_order
 
 EVIDENCE: list[dict[str, Any]] = [
     {"n": 1, "chunk_id": 11, "document_id": 1, "document_name": "intake.pdf", "page": 1,
@@ -41,13 +41,18 @@ def test_the_gate_catches_invented_numbers_and_unrelated_claims() -> None:
 def test_extracted_facts_keep_their_chunk_and_unbacked_needs_are_missing(settings: object) -> None:
     section = VAWA.section("how_we_met")
     answer = {
-        "when we met": {"excerpt": 2, "fact": "We met in March 2015 at a church picnic"},  # wrong excerpt named
-        "where we met": {"excerpt": 1, "fact": "<b>At a church picnic in Houston</b>"},
-        "why I married him": {"excerpt": 1, "fact": "He promised me a house in Austin"},  # not in the evidence
-        "other facts": [{"excerpt": 2, "fact": "A protective order was granted on June 3, 2019"}],
+        "when we met": {"excerpt": 2, "actor": "client", "fact": "We met in March 2015 at a church picnic"},
+        "where we met": {"excerpt": 1, "actor": "nobody", "fact": "<b>At a church picnic in Houston</b>"},
+        "why I married him": {"excerpt": 1, "actor": "abuser", "fact": "He promised me a house in Austin"},
+        "other facts": [{"excerpt": 2, "actor": "court", "fact": "A protective order was granted on June 3, 2019"}],
     }
     facts, missing = extract.parse(answer, section, EVIDENCE)
     assert [(f["id"], f["chunk_id"], f["page"]) for f in facts] == [("F1", 11, 1), ("F2", 11, 1), ("F3", 12, 3)]
+    assert [(f["actor"], f["source"]) for f in facts] == [
+        ("client", "evidence"),
+        ("other", "evidence"),
+        ("court", "evidence"),
+    ]
     assert facts[1]["text"] == "At a church picnic in Houston"
     assert missing == ["why I married him"]
 
@@ -58,6 +63,9 @@ def test_schemas_compile_to_llama_cpp_grammars_and_bound_the_answer() -> None:
     schema = extract.schema(section, 4)
     assert set(schema["required"]) == {*section.needs, "other facts"}
     assert schema["properties"]["my full name"]["properties"]["excerpt"]["enum"] == [0, 1, 2, 3, 4]
+    assert schema["properties"]["my full name"]["required"] == ["excerpt", "actor", "fact"]  # who, then what
+    assert schema["properties"]["other facts"]["items"]["properties"]["actor"]["enum"] == list(extract.ACTORS)
+    assert required_order(schema)[-3:] == ["excerpt", "actor", "fact"]  # the order the grammar makes it write
     facts = [{"id": "F1", "chunk_id": 1}, {"id": "F2", "chunk_id": 2}]
     for s in (schema, draft.schema(facts), judge.schema(3)):
         assert "root ::=" in json_schema_grammar(s)
