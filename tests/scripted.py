@@ -73,9 +73,18 @@ def answer_from_what_was_sent(body: dict[str, Any]) -> str:
     fact_line = re.search(r"^\[[FR]\d+\] (.+)$", text, re.M)  # the first fact, as the schema's first id
     facts = re.search(r"Facts: ([^;\n]+)", text)
     sentence = clip(first_person(fact_line.group(1)) if fact_line else "", settings.AFFIANT_SENTENCE_MAX_CHARS)
-    rewrite = re.sub(r"^<PERSON_\d+>", "I", facts.group(1)) if facts else sentence
+    rewrite = in_her_voice(re.sub(r"^\(\w+\) ", "", facts.group(1)), text) if facts else sentence
     strings = {"text": sentence, "rewrites": clip(rewrite, settings.AFFIANT_SENTENCE_MAX_CHARS)}
     return schema_answer(body, strings)
+
+
+def in_her_voice(fact: str, prompt: str) -> str:
+    """A fact about the client told in her voice from her name on (a heading before it is no part of it), as
+    an instruct model rewrites it: her name (or its placeholder, or her first name alone) becomes "I"."""
+    client = re.search(r"sentence of (.+?)'s declaration", prompt)
+    name = client.group(1) if client else ""
+    names = [re.escape(n) for n in dict.fromkeys([name, *name.split()[:1]]) if n and not n.startswith("<")]
+    return re.sub(r"^.*?(?:" + "|".join([*names, r"<PERSON_\d+>"]) + ")", "I", fact, count=1)
 
 
 def extract_answer(body: dict[str, Any], text: str) -> dict[str, Any]:

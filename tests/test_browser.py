@@ -236,7 +236,10 @@ def test_from_upload_to_the_approved_word_file(
     page = log_in(chromium, live_server.url, "b-attorney")
     page.goto(run_url)
     assert page.inner_text("#version-label") == "Version 1"
-    page.click(".sentence:not(.uncited)")
+    page.click("section[data-section='introduction'] .sentence:not(.uncited)")  # her name: from the case record
+    page.wait_for_selector("#evidence-panel .cited-record")
+    assert "Case record" in page.inner_text("#evidence-panel .cited-record h3")
+    page.click("section[data-section='how_we_met'] .sentence:not(.uncited)")
     page.wait_for_selector("#evidence-panel .cited-page")
     assert page.inner_text("#evidence-panel .cited-page h3").endswith(", page 1")
     assert page.inner_text("#evidence-panel .cited-page mark").strip()  # the cited passage, marked
