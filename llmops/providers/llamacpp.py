@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -59,18 +60,37 @@ def _raise(message: str) -> None:
     raise jinja2.TemplateError(message)
 
 
+# Control tokens as chat templates write them: `<|im_start|>` (ChatML), `<start_of_turn>` (Gemma).
+_CONTROL_TOKEN = re.compile(r"<\|[^<>|\s]{1,40}\|>|<(?:start|end)_of_turn>")
+
+
+@functools.lru_cache(maxsize=16)
+def _control_tokens(template: str, bos_token: str, eos_token: str) -> tuple[str, ...]:
+    return tuple(sorted({*_CONTROL_TOKEN.findall(template), bos_token, eos_token} - {""}, key=len, reverse=True))
+
+
 def render_chat(messages: tuple[Message, ...], *, template: str, bos_token: str = "", eos_token: str = "") -> str:
     """The messages in the model's own chat template, ending where the assistant's answer begins.
 
     A trailing assistant message is a prefix of the answer: it follows the opened assistant turn
-    instead of being rendered as a finished one.
+    instead of being rendered as a finished one. The server reads control tokens in the prompt as
+    such, so the template's own markers are taken out of the messages' text: a document that holds
+    `<|im_start|>system` cannot open a turn of its own.
     """
     prefix = ""
     if messages and messages[-1].role == "assistant":
         prefix, messages = messages[-1].content.rstrip(), messages[:-1]
+    markers = _control_tokens(template, bos_token, eos_token)
+
+    def text(content: str) -> str:
+        for marker in markers:
+            content = content.replace(marker, "")
+        return content
+
+    prefix = text(prefix)
     try:
         rendered = _compiled(template).render(
-            messages=[{"role": m.role, "content": m.content} for m in messages],
+            messages=[{"role": m.role, "content": text(m.content)} for m in messages],
             add_generation_prompt=True,
             bos_token=bos_token,
             eos_token=eos_token,
