@@ -189,6 +189,20 @@ def test_the_introduction_is_drafted_from_the_case_record_and_lists_nothing_it_h
     assert all(s["bertscore"] is not None for s in intro.sentences)  # scored against the record fact's text
 
 
+def test_a_failed_extraction_leaves_the_record_facts_to_draft_from(case: Any) -> None:
+    def extraction_down(call: LLMCall) -> str:
+        if call.stage == "extract" and "introduction" in call.label:
+            return ""  # the host answered 500
+        return drafts_from_the_facts_given(call)
+
+    run = run_to_the_end(do_start_run(case=case, created_by=None), extraction_down)
+    intro = run.sections.get(key="introduction")
+    assert intro.status == SectionStatus.DRAFTED, intro.note
+    assert "Extracting the facts from the documents failed" in intro.note
+    assert [f["id"] for f in intro.facts] == ["R1"] and intro.text == "My full name is Maria Elena Ramirez Lopez."
+    assert intro.missing == ["my date of birth", "where I was born", "my nationality"]  # asked, and not answered
+
+
 def test_a_redelivered_callback_changes_nothing(case: Any, firm_people: dict[str, Any]) -> None:
     run = do_start_run(case=case, created_by=None)
     advance_run(run_id=run.pk)
