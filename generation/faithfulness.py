@@ -494,6 +494,7 @@ _OTHER_REFERENT = re.compile(
 _NAME_INTRODUCED = re.compile(
     r"(?:name is|name was|i am|i'm|i,|known as|call me|called me|named|go by|went by|also known)\W*$", re.I
 )
+_NAME_INTRODUCED_ANYWHERE = re.compile(r"\b(?:name is|name was|known as|go by|went by|call me|called me)\b", re.I)
 _CLIENT_LINE = re.compile(r"^\s*(?:client|petitioner|declarant|applicant)\b[^:\n]*:\s*(?P<rest>[^\n]+)$", re.I | re.M)
 
 
@@ -672,6 +673,18 @@ def _client_line(record: str) -> str:
     return match.group(0) if match else ""
 
 
+def _introduced(before: str, tokens: set[str]) -> bool:
+    """Whether a name follows "my name is", "also known as" and the like, directly or as the next of a
+    list of the client's names ("I am also known as Maria Ramirez Lopez, Maria Ramirez")."""
+    if _NAME_INTRODUCED.search(before):
+        return True
+    for intro in _NAME_INTRODUCED_ANYWHERE.finditer(before):
+        between = set(words(before[intro.end() :]))
+        if between <= tokens | {"and", "or"}:
+            return True
+    return False
+
+
 def _client_as_someone_else(text: str, client: list[str]) -> str | None:
     """The client's own name in the client's sentence as another person ("I married Maria Ramirez")."""
     tokens = {w for name in client for w in words(name) if w not in _NOT_NAMES}
@@ -684,7 +697,7 @@ def _client_as_someone_else(text: str, client: list[str]) -> str | None:
             continue
         if not (set(mention) & firsts or len(mention) >= 2):
             continue
-        if _NAME_INTRODUCED.search(text[: match.start()]):
+        if _introduced(text[: match.start()], tokens):
             continue
         return f'it names the client ("{match.group(0)}") as another person in the client\'s own words'
     return None

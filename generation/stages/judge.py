@@ -36,8 +36,10 @@ def schema(sentences: int) -> dict[str, Any]:
         "required": ["sentence", "reason"],
         "additionalProperties": False,
     }
-    properties: dict[str, Any] = {"remarks": text_field(REMARKS_CHARS)}
-    properties.update({name: int_enum(5) for name in CRITERIA})
+    # Scores before remarks: asked for its remarks first, the 0.5B judge wrote "1, 2, 3, 4, 5" as its
+    # remark and then scored every criterion 1; asked for the scores first, it scores and then says why.
+    properties: dict[str, Any] = {name: int_enum(5) for name in CRITERIA}
+    properties["remarks"] = text_field(REMARKS_CHARS)
     properties["flagged"] = {"type": "array", "items": flag, "maxItems": min(sentences, MAX_FLAGS)}
     return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 

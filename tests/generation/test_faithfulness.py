@@ -226,3 +226,16 @@ def test_a_fact_must_be_in_its_passage() -> None:
     assert check_fact("She was not treated", passage=THERAPIST, record="") == [
         'it says "not treated", but its sources say "diagnosed"'
     ]
+
+
+def test_the_clients_aliases_listed_after_known_as_are_hers() -> None:
+    aliases = {"id": "R2", "n": 0, "text": "I am also known as Maria Lopez, Elena Ramirez.", "actor": "client"}
+    for text in (
+        "I am also known as Maria Lopez, Elena Ramirez.",
+        "I am also known as Maria Lopez and Elena Ramirez.",
+    ):
+        assert check_sentence(text, facts=[aliases], passages=[], record=RECORD) == []
+    # A list that goes on to someone else's act is still read as naming the client as another person.
+    assert check_sentence(
+        "I am also known as Maria Lopez, and Daniel married Elena Ramirez.", facts=[aliases], passages=[], record=RECORD
+    )
