@@ -10,7 +10,6 @@ redelivered callback or a run resumed after a worker died does nothing twice.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import asdict
 from functools import cached_property
@@ -38,7 +37,7 @@ from generation.models import (
 )
 from generation.record import answered_needs, record_facts, record_text, section_facts, still_to_ask
 from generation.stages import draft, extract, guardrails, judge
-from generation.stages.common import BadAnswer, read_json, squash
+from generation.stages.common import BadAnswer, read_json, split_sentences, squash
 from llmops.calls import Callback, NoModelAvailable, RedactorRef, messages_of, request_completion
 from llmops.models import CallStatus, LLMCall, Route
 from llmops.providers.base import Message
@@ -719,7 +718,7 @@ def resentence(text: str, before: list[dict[str, Any]]) -> list[dict[str, Any]]:
     known = {squash(s["text"]): s for s in before}
     sentences = []
     for paragraph in text.split("\n\n"):
-        for piece in _split_sentences(paragraph):
+        for piece in split_sentences(paragraph):
             sentences.append(
                 known.get(piece)
                 or {
@@ -731,21 +730,6 @@ def resentence(text: str, before: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "bertscore": None,
                 }
             )
-    return sentences
-
-
-_ABBREVIATIONS = ("Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Jr.", "Sr.", "U.S.", "No.", "Ave.", "Rd.", "Mt.", "Ft.")
-
-
-def _split_sentences(text: str) -> list[str]:
-    """Sentences of edited text; "St. Anne's" or "U.S. citizen" does not end one."""
-    pieces = [p for p in (squash(x) for x in re.split(r"(?<=[.!?])\s+(?=[A-Z\"“])", text)) if p]
-    sentences: list[str] = []
-    for piece in pieces:
-        if sentences and sentences[-1].endswith(_ABBREVIATIONS):
-            sentences[-1] = f"{sentences[-1]} {piece}"
-        else:
-            sentences.append(piece)
     return sentences
 
 
@@ -833,7 +817,7 @@ def do_remove_sentence(*, run: DeclarationRun, number: int, key: str, index: int
 def _text_without(text: str, sentences: list[dict[str, Any]], index: int) -> str:
     """The section's text less sentence `index`, keeping its paragraphs where the text splits into exactly
     its sentences (as an edit's text does); else the remaining sentences joined, as the pipeline joins them."""
-    paragraphs = [_split_sentences(p) for p in text.split("\n\n")]
+    paragraphs = [split_sentences(p) for p in text.split("\n\n")]
     pieces = [piece for paragraph in paragraphs for piece in paragraph]
     if pieces != [squash(s["text"]) for s in sentences]:
         return " ".join(s["text"] for i, s in enumerate(sentences) if i != index)

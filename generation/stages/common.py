@@ -70,3 +70,28 @@ def tokens_for(chars: int) -> int:
     """A budget of output tokens for `chars` characters of JSON: English runs ~4 characters a token;
     3 leaves room for names, digits and punctuation, so a bounded answer is never cut off."""
     return chars // 3 + 1
+
+
+_ABBREVIATIONS = ("Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Jr.", "Sr.", "U.S.", "No.", "Ave.", "Rd.", "Mt.", "Ft.")
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a text (an attorney's edit, or a model's "sentence" that holds several);
+    "St. Anne's" or "U.S. citizen" does not end one."""
+    pieces = [p for p in (squash(x) for x in re.split(r"(?<=[.!?])\s+(?=[A-Z\"“])", text)) if p]
+    sentences: list[str] = []
+    for piece in pieces:
+        if sentences and sentences[-1].endswith(_ABBREVIATIONS):
+            sentences[-1] = f"{sentences[-1]} {piece}"
+        else:
+            sentences.append(piece)
+    return sentences
+
+
+def whole_pieces(text: str, limit: int) -> list[str]:
+    """The sentences of a text, less the last when the schema's length limit cut it off mid-sentence
+    ("He proposed on Christ"): a cut sentence states something else, or nothing."""
+    pieces = split_sentences(text)
+    if pieces and len(text.strip()) >= limit - 2 and not re.search(r"[.!?\"”)]$", pieces[-1]):
+        pieces.pop()
+    return pieces

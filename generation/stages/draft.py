@@ -13,15 +13,21 @@ from typing import Any
 from django.conf import settings
 
 from generation.declarations import SectionSpec
-from generation.stages.common import squash, text_field, tokens_for
+from generation.stages.common import squash, text_field, tokens_for, whole_pieces
 from llmops.providers.base import Message
 
 _MIN_WORDS = 3
-MAX_SENTENCES = 6
+MAX_SENTENCES = 8
 
 
 def sentence_count(facts: list[dict[str, Any]]) -> int:
     return max(1, min(MAX_SENTENCES, len(facts) + 1))
+
+
+def least_sentences(facts: list[dict[str, Any]]) -> int:
+    """At least one sentence a fact: asked for "one or more", the 1.5B wrote one sentence for three facts
+    and the section lost the other two."""
+    return max(1, min(MAX_SENTENCES, len(facts)))
 
 
 def schema(facts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -42,7 +48,12 @@ def schema(facts: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            "sentences": {"type": "array", "items": sentence, "minItems": 1, "maxItems": sentence_count(facts)}
+            "sentences": {
+                "type": "array",
+                "items": sentence,
+                "minItems": least_sentences(facts),
+                "maxItems": sentence_count(facts),
+            }
         },
         "required": ["sentences"],
         "additionalProperties": False,
@@ -61,8 +72,10 @@ def build_messages(*, client_name: str, section: SectionSpec, facts: list[dict[s
     instructions = (
         f'Write the section "{section.heading}" of the sworn declaration of {client_name}, in {client_name}\'s '
         'own voice: first person ("I", "my", "me"), plain words, one fact or two per sentence, using only '
-        "the facts above, with their dates, places and names; keep what others did, said or hold as theirs "
-        "(he, she, they). Each sentence lists the facts it states."
+        "the facts above, with their dates, places and names. The facts may call "
+        f'{client_name} "the client", "she" or by name: in the declaration that is "I", "me", "my". What '
+        'others did, said or hold stays theirs ("he", "she", "they" or their names). One sentence for each '
+        "fact; each sentence lists the facts it states."
     )
     return [
         Message(role="system", content=f"Facts:\n{fact_lines(facts)}"),
@@ -79,12 +92,15 @@ def parse(answer: dict[str, Any], facts: list[dict[str, Any]]) -> list[dict[str,
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict):
             continue
-        text = clean_sentence(str(item.get("text") or ""))
         cited = [i for i in dict.fromkeys(item.get("facts") or []) if i in by_id]
-        if len(text.split()) < _MIN_WORDS or text.lower() in seen:
-            continue
-        seen.add(text.lower())
-        sentences.append(new_sentence(text, cited, by_id))
+        # A "sentence" that holds several is taken apart: the gate judges each on its own, so one bad
+        # sentence costs only itself, and the attorney sees each with its facts.
+        for piece in whole_pieces(str(item.get("text") or ""), settings.AFFIANT_SENTENCE_MAX_CHARS):
+            text = clean_sentence(piece)
+            if len(text.split()) < _MIN_WORDS or text.lower() in seen:
+                continue
+            seen.add(text.lower())
+            sentences.append(new_sentence(text, cited, by_id))
     return sentences
 
 

@@ -24,11 +24,12 @@ from generation.stages.common import (
     squash,
     text_field,
     tokens_for,
+    whole_pieces,
 )
 from llmops.providers.base import Message
 
 # Further facts the section may use beyond its needs (one incident more, a name, a place).
-MORE_FACTS = 2
+MORE_FACTS = 3
 
 
 # Who did, said or holds what a fact states. A first-person sentence may only state the client's own acts,
@@ -121,7 +122,7 @@ def _backed_fact(item: Any, by_n: dict[int, dict[str, Any]], record: str = "") -
     A name or date the excerpt lacks may come from the case record's text (`record`)."""
     if not isinstance(item, dict):
         return None
-    text = clean_fact(str(item.get("fact") or ""))
+    text = " ".join(whole_pieces(clean_fact(str(item.get("fact") or "")), settings.AFFIANT_FACT_MAX_CHARS))
     if len(text.split()) < 2:
         return None
     named = by_n.get(item.get("excerpt"))  # type: ignore[arg-type]

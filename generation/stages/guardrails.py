@@ -128,9 +128,9 @@ def build_messages(
     instructions = (
         f"Rewrite each sentence of {client_name}'s declaration so that it fixes its problems and states only "
         'its facts, in the first person ("I", "my", "me"), keeping the dates, places and names of the facts. '
-        f'"I" is {client_name}: what the abuser, the police, the court or anyone else did stays theirs '
-        '("he hit me", "the court granted me an order"). Quote messages in quotation marks; never write '
-        "phone numbers, e-mails or record numbers."
+        f'"I" is {client_name}, whom the facts may call "the client", "she" or by name; what anyone else did, '
+        "said or holds stays theirs, said of them by name or as he, she or they. Quote messages in quotation "
+        "marks; never write phone numbers, e-mails or record numbers."
     )
     return [
         Message(role="system", content="\n".join(blocks)),

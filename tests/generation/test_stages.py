@@ -70,6 +70,7 @@ def test_schemas_compile_to_llama_cpp_grammars_and_bound_the_answer() -> None:
     for s in (schema, draft.schema(facts), judge.schema(3)):
         assert "root ::=" in json_schema_grammar(s)
     assert draft.schema(facts)["properties"]["sentences"]["maxItems"] == 3
+    assert draft.schema(facts)["properties"]["sentences"]["minItems"] == 2  # a sentence for each fact
     assert judge.schema(5)["properties"]["flagged"]["maxItems"] == judge.MAX_FLAGS
 
 
@@ -98,6 +99,20 @@ def test_draft_sentences_are_cleaned_deduplicated_and_keep_their_chunks() -> Non
     )
     assert draft.parse(answer, facts) == [
         {"text": "I met him in 2015.", "facts": ["F1"], "chunks": [11], "flags": [], "bertscore": None}
+    ]
+
+
+def test_a_drafted_text_of_several_sentences_is_taken_apart_and_a_cut_off_end_dropped(settings: Any) -> None:
+    settings.AFFIANT_SENTENCE_MAX_CHARS = 97
+    facts: list[dict[str, Any]] = [{"id": "F1", "chunk_id": 11}, {"id": "F2", "chunk_id": 12}]
+    whole = "I met Richard at St. Anne's in Tucson. He was kind to my aunt."
+    cut = "I worked at La Estrella Bakery from 2016. I have filed federal tax returns with an ITIN every yea"
+    assert len(cut) == settings.AFFIANT_SENTENCE_MAX_CHARS  # what a grammar's maxLength leaves
+    answer = {"sentences": [{"facts": ["F1"], "text": whole}, {"facts": ["F2"], "text": cut}]}
+    assert [(s["text"], s["facts"]) for s in draft.parse(answer, facts)] == [
+        ("I met Richard at St. Anne's in Tucson.", ["F1"]),
+        ("He was kind to my aunt.", ["F1"]),
+        ("I worked at La Estrella Bakery from 2016.", ["F2"]),
     ]
 
 
