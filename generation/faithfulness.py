@@ -11,13 +11,18 @@ checked, in the order the reasons are given:
   a first name alone matches a full name); every date is compared as a whole date ("June 10, 2017" =
   "6/10/2017" = "2017-06-10"; a month-year or a year alone matches a date with that month or year; a
   date is never matched by its numbers found elsewhere); every other number must be in the sources;
-- an allegation (rape, strangling, a weapon, an arrest...) must be one the sources make;
+- an allegation (rape, strangling, a weapon, an arrest, abuse...) must be one the sources make; harm
+  told as an act ("I was hit", "he pushed me", "I was abused") and a court's act ("the court granted me
+  an order") must be stated by a cited fact: names shared with the record are not enough;
 - a sentence does not reverse its source ("I was not treated" against a diagnosis);
 - who did it: "I" as the subject of an act or a status ("I called the police", "I am a U.S. citizen")
   needs a cited fact whose actor is the client, and an act its facts give to someone else is not the
   client's; what "I" underwent ("I was arrested") must be what the facts say happened to her, not to
-  someone else; the client's own name is not someone else in the client's sentence; the victim is not
-  "the victim" or "her" in the client's own words.
+  someone else, and a date or place she gives it ("I was born in Tucson on August 22, 1984") must be
+  in a fact about her, not only in another party's; a name she gives as hers ("I am ...", "My name is
+  ...") must be one of her names; the client's own name is not someone else in the client's sentence;
+  the victim is not "the victim" or "her" in the client's own words;
+- in a text of several sentences, each that states something must share it with the sources.
 
 `check_sentence` gives the reasons a sentence fails (empty when it is faithful), in words for the
 attorney; `check_fact` does the same for an extracted fact against its passage.
@@ -339,6 +344,7 @@ _ALLEGATIONS: dict[str, frozenset[str]] = {
         "a broken bone": "fracture fractured fractures",
         "a pregnancy": "pregnant pregnancy miscarriage miscarried abortion",
         "drugging": "drugged poisoned poison",
+        "abuse": "abuse abused abuses abusing abusive abuser abusers",
     }.items()
 }
 _GROUPS: dict[str, frozenset[str]] = {
@@ -357,7 +363,7 @@ _GROUPS: dict[str, frozenset[str]] = {
         "live": "live lived lives living reside resided",
         "report": "report reported reporting",
         "work": "work worked working employed job",
-        "abuse": "abuse abused abusive",
+        "grab": "grab grabs grabbed grabbing",
         "know": "know knew known",
         "leave": "leave leaving",
         "see": "see saw seen seeing",
@@ -573,7 +579,9 @@ def _subject_problems(doc: Doc, facts: list[dict[str, Any]], client: list[str], 
             problems += _act_problems(head, subject, client_facts, others, record)
     for token in doc:
         if token.text == "I" and token.dep_ == "nsubjpass":
-            problem = _undergone_by_someone_else(token.head, facts, client_tokens)
+            problem = _undergone_by_someone_else(token.head, facts, client_tokens) or _given_to_someone_else(
+                token.head, doc, facts, client_tokens
+            )
             if problem:
                 problems.append(problem)
     return problems
@@ -583,7 +591,7 @@ def _undergone_by_someone_else(verb: Token, facts: list[dict[str, Any]], client_
     """ "I was arrested" when its facts say Daniel was: what the client underwent must be what her facts
     say happened to her ("Daniel pushed her" backs "I was pushed")."""
     key = _key(verb.lower_)
-    undergoers: list[tuple[str, str]] = []  # (who, the fact's text)
+    undergoers: list[tuple[Token, str]] = []  # (who, the fact's text)
     for fact in facts:
         for token in _parse(_text(fact)):
             if not token.is_alpha or _key(token.lower_) != key:
@@ -591,16 +599,91 @@ def _undergone_by_someone_else(verb: Token, facts: list[dict[str, Any]], client_
             for child in token.children:
                 person = child.pos_ in ("PROPN", "PRON") or child.lower_ in _OTHER_PEOPLE | _CLIENT_WORDS
                 if child.dep_ in ("nsubjpass", "dobj") and person:  # not "granted an order"
-                    undergoers.append((child.text, _text(fact)))
+                    undergoers.append((child, _text(fact)))
     if not undergoers:
         return None
-    if any(fold(who) in _CLIENT_WORDS or fold(who) in client_tokens for who, _ in undergoers):
+    if any(_is_client(who, client_tokens) for who, _ in undergoers):
         return None
     text = undergoers[0][1]
     return (
         f'it says "I {" ".join(t.text for t in verb.lefts if t.dep_ == "auxpass")} {verb.text}", but its facts say '
         f'that of someone else ("{text}"); the client may only state what they underwent'
     )
+
+
+def _is_client(token: Token, client_tokens: frozenset[str]) -> bool:
+    """Whether a fact's word is the client: "her", "the victim", or a name all of whose words are the
+    client's ("Ms. Torres"; not "Sofía Kessler Torres", her daughter, who shares a surname)."""
+    if fold(token.text) in _CLIENT_WORDS:
+        return True
+    if token.pos_ != "PROPN":
+        return False
+    parts = sorted([*(c for c in token.children if c.dep_ in ("compound", "flat")), token], key=lambda t: t.i)
+    name = [w for t in parts for w in words(t.text) if w not in _NOT_NAMES]
+    return bool(name) and set(name) <= client_tokens
+
+
+def _about_client(fact: dict[str, Any], client_tokens: frozenset[str]) -> bool:
+    """A fact the client holds or that speaks of her ("I was born on ...", "Richard hit her ...")."""
+    if fact_actor(fact, client_tokens) == "client":
+        return True
+    return any(t.pos_ in ("PRON", "PROPN", "NOUN") and _is_client(t, client_tokens) for t in _parse(_text(fact)))
+
+
+def _own_clause(verb: Token) -> set[int]:
+    """The tokens of the verb's own clause: not its agent ("by Richard") nor a clause of its own."""
+    skip = {
+        t.i
+        for c in verb.children
+        if c.dep_ in ("agent", "ccomp", "advcl", "relcl", "conj", "parataxis", "acl")
+        for t in c.subtree
+    }
+    return {t.i for t in verb.subtree} - skip
+
+
+def _holds(facts: list[dict[str, Any]], readings: frozenset[Date] | None, word: str) -> dict[str, Any] | None:
+    """The first of `facts` that has the date (any reading) or the place's word."""
+    for fact in facts:
+        text = _text(fact)
+        if readings is not None:
+            if _date_backed(readings, [r for d in find_dates(text, lone_months=True) for r in d.readings]):
+                return fact
+        elif word in words(text):
+            return fact
+    return None
+
+
+def _given_to_someone_else(
+    verb: Token, doc: Doc, facts: list[dict[str, Any]], client_tokens: frozenset[str]
+) -> str | None:
+    """ "I was born in Tucson on August 22, 1984" when that date and place are Richard's birth, not the
+    client's: a date or place the client states of what she underwent must be in a fact about her,
+    and is not hers when only a fact about someone else has it."""
+    clause = _own_clause(verb)
+    stated: list[tuple[str, frozenset[Date] | None, str]] = []  # (as written, date readings, place word)
+    for date in find_dates(doc.text, lone_months=True):
+        span = doc.char_span(date.start, date.end, alignment_mode="expand")
+        if span is not None and span[0].i in clause:
+            stated.append((date.text, date.readings, ""))
+    for token in doc:
+        if token.i in clause and token.pos_ == "PROPN" and token.ent_type_ in ("GPE", "LOC", "FAC"):
+            stated += [(token.text, None, w) for w in _distinctive(token.text)]
+    if not stated:
+        return None
+    held = [f for f in facts if _about_client(f, client_tokens)]
+    others = [f for f in facts if not _about_client(f, client_tokens)]
+    for written, readings, word in stated:
+        if _holds(held, readings, word):
+            continue
+        other = _holds(others, readings, word)
+        if other is not None:
+            said = " ".join(t.text for t in verb.lefts if t.dep_ == "auxpass")
+            actor = fact_actor(other, client_tokens)
+            return (
+                f'it says "I {said} {verb.text}" with "{written}", but that is in a fact about someone else '
+                f'({actor}: "{_text(other)}"), not in one about the client'
+            )
+    return None
 
 
 def _predicates(head: Token) -> list[Token]:
@@ -703,6 +786,47 @@ def _client_as_someone_else(text: str, client: list[str]) -> str | None:
     return None
 
 
+# "I am ...", "My name is ...": the name that follows is who the client says she is.
+_IDENTITY = re.compile(
+    r"(?:\bI am|\bI'm|\bmy (?:full |legal |real |given |birth )?name (?:is|was)|\bknown as|\ba\.?k\.?a\.?"
+    r"|\bI (?:also )?(?:go|went) by|\bcall me|(?:^|[.!?]\s+)I,)\s+$",
+    re.I,
+)
+_IDENTITY_LIST = re.compile(r"\b(?:known as|a\.?k\.?a\.?|go by|went by)\b", re.I)
+_NAME_FACT = re.compile(r"(?:name is|known as)\s+([^.;]+)", re.I)
+
+
+def _identity_problems(text: str, doc: Doc, client: list[str], facts: list[dict[str, Any]]) -> list[str]:
+    """ "I am Sofía Kessler Torres": a name the client gives as her own must be one of her names (the
+    record's client line; without one, what the client's own facts name her), or the sentence makes the
+    client someone else."""
+    names = list(client)
+    if not names:
+        own = [f for f in facts if str(f.get("actor") or "") == "client"]
+        names = [n.strip() for f in own for m in _NAME_FACT.finditer(_text(f)) for n in re.split(r",|\band\b", m[1])]
+    tokens = {w for name in names for w in words(name) if w not in _NOT_NAMES}
+    if not tokens:
+        return []
+    problems = []
+    for match in _CAPITALISED.finditer(text):
+        before = text[: match.start()]
+        listed = any(
+            set(words(before[intro.end() :])) <= tokens | {"and", "or"} for intro in _IDENTITY_LIST.finditer(before)
+        )
+        if not (_IDENTITY.search(before) or listed) or match.group(0).endswith(("'s", "'")):
+            continue  # not given as hers, or "I am Sofía's mother"
+        mention = _distinctive(match.group(0))
+        first = next((t for t in doc if t.idx == match.start()), None)
+        adjective = first is not None and (first.dep_ == "acomp" or first.pos_ == "ADJ" or first.ent_type_ == "NORP")
+        if not mention or (len(mention) == 1 and adjective):
+            continue  # "I am Bolivian", "I am Catholic"
+        if not set(mention) <= tokens:
+            problems.append(
+                f'it says the client is "{match.group(0)}", someone else: the client is {" or ".join(names)}'
+            )
+    return problems
+
+
 def _third_person_victim(text: str, fact_texts: list[str]) -> str | None:
     """ "The victim", or "her wrist" copied from a third-person fact with no one else in the sentence
     she could be."""
@@ -748,6 +872,50 @@ def _entity_problems(text: str, doc: Doc, sources: list[str]) -> list[str]:
         if sentence_words & forms and not source_words & forms:
             said = sorted(sentence_words & forms)[0]
             problems.append(f'it alleges {allegation} ("{said}"), which its sources do not')
+    return problems
+
+
+# Harm the sentence tells as an act needs a cited fact that states it: the sources' shared names are not
+# enough ("I was hit by a man named Richard Allen Kessler" on his name and status). A specific act needs
+# its own kind; harm and abuse in general are backed by any harm the facts state.
+_HARMS = {
+    "hit": "hitting",
+    "push": "pushing",
+    "grab": "grabbing",
+    "threaten": "threats",
+    "hurt": "harm",
+    "abuse": "abuse",
+}
+_GENERAL_HARMS = frozenset({"hurt", "abuse"})
+_ROLES = frozenset({"abuser", "abusers"})
+_COURT_ACT = re.compile(
+    r"\b(?:protective|restraining|protection|no.contact|court|emergency|custody)\s+orders?\b"
+    r"|\borders?\s+of\s+protection\b"
+    r"|\b(?:grant|granted|grants|issue|issued|issues|gave|give|gives|signed|entered)\s+(?:\w+\s+){0,3}?orders?\b"
+    r"|\bcustody\b|\bconvicted\b|\bsentenced\b|\binjunction\b|\bguilty\b"
+)
+_COURT_FACT = re.compile(r"\borders?\b|\bcustody\b|\bconvict|\bsentenc|\binjunction\b|\bguilty\b")
+
+
+def _claim_problems(doc: Doc, facts: list[dict[str, Any]], sources: list[str]) -> list[str]:
+    """Harm told as an act ("I was hit", "he pushed me", "I was abused") and a court's act ("the court
+    granted me an order") must be stated by a cited fact, not only by words the sentence shares with it.
+    (Abuse no source alleges at all is reported once, by the allegation check.)"""
+    # "My abuser is ..." (the record's role) names him; it states no act of his.
+    fact_keys = {_key(w) for f in facts for w in words(_text(f)) if w not in _ROLES}
+    source_keys = {_key(w) for w in words("\n".join(sources))}
+    any_harm = bool(fact_keys & (set(_HARMS) | set(_ALLEGATIONS)))
+    problems = []
+    for token in doc:
+        key = _key(token.lower_)
+        if token.pos_ != "VERB" or key not in _HARMS or any(c.dep_ == "neg" for c in token.children):
+            continue  # "he never hit me" is the reversal check's
+        if key in fact_keys or (key in _GENERAL_HARMS and any_harm) or (key in _ALLEGATIONS and key not in source_keys):
+            continue
+        problems.append(f'it alleges {_HARMS[key]} ("{token.text}"), which none of its facts states')
+    court = _COURT_ACT.search(fold(doc.text))
+    if court and not any(_COURT_FACT.search(fold(_text(f))) for f in facts):
+        problems.append(f'it says a court acted ("{court.group(0)}"), which none of its facts states')
     return problems
 
 
@@ -799,8 +967,10 @@ def check_sentence(
     narrative = _without(narrative, (m.span() for pattern, _ in _CONTACT for m in pattern.finditer(narrative)))
     doc = _parse(narrative)
     problems += _entity_problems(narrative, doc, sources)
+    problems += _claim_problems(doc, facts, sources)
     problems += _reversal_problems(text, fact_texts + [p for p in passages if p])
     if _FIRST_PERSON.search(text):
+        problems += _identity_problems(narrative, doc, client, facts)
         problems += _subject_problems(doc, facts, client, record)
         for problem in (_client_as_someone_else(text, client), _third_person_victim(text, fact_texts)):
             if problem:
@@ -808,6 +978,14 @@ def check_sentence(
     overlap = _overlap_problem(text, sources + fact_texts)
     if overlap and not problems:
         problems.append(overlap)
+    sentences = [s.text.strip() for s in doc.sents if s.text.strip()]
+    if len(sentences) > 1 and not problems:
+        # Several sentences: each that states something must share it with the sources, not lean on the
+        # names another of them shares.
+        for sentence in sentences:
+            terms = {w for w in words(sentence) if w not in _STOP and w not in _PRONOUNS and len(w) > 2}
+            if len(terms) >= 3 and _overlap_problem(sentence, sources + fact_texts):
+                problems.append(f'none of what "{sentence}" states appears in its sources')
     return list(dict.fromkeys(problems))
 
 

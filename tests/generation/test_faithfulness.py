@@ -239,3 +239,134 @@ def test_the_clients_aliases_listed_after_known_as_are_hers() -> None:
     assert check_sentence(
         "I am also known as Maria Lopez, and Daniel married Elena Ramirez.", facts=[aliases], passages=[], record=RECORD
     )
+
+
+# --- a synthetic VAWA case, as generation.record writes its record (record_text and record_facts) -----
+
+TORRES_RECORD = (
+    "Client: Ana Lucía Torres Villanueva. Born: March 14, 1991. Country: Bolivia. Language: Spanish.\n"
+    "Abuser: Richard Allen Kessler. Born: August 22, 1984. Country: United States. Immigration status: U.S. citizen.\n"
+    "Child: Sofía Kessler Torres. Born: November 5, 2018."
+)
+
+
+def record_fact(n: int, actor: str, text: str) -> dict[str, Any]:
+    return {"id": f"R{n}", "n": 0, "source": "record", "actor": actor, "text": text, "document_name": "Case record"}
+
+
+HER_NAME = record_fact(1, "client", "My full name is Ana Lucía Torres Villanueva.")
+HER_BIRTH = record_fact(2, "client", "I was born on March 14, 1991.")
+HER_COUNTRY = record_fact(3, "client", "I am from Bolivia and a citizen of Bolivia.")
+HIS_NAME = record_fact(4, "abuser", "My abuser is Richard Allen Kessler.")
+HIS_BIRTH = record_fact(5, "abuser", "Richard Allen Kessler was born on August 22, 1984 in Tucson, Arizona.")
+HIS_STATUS = record_fact(6, "abuser", "Richard Allen Kessler's immigration status is U.S. citizen.")
+CHILD_NAME = record_fact(7, "child", "My child is Sofía Kessler Torres.")
+CHILD_BIRTH = record_fact(8, "child", "Sofía Kessler Torres was born on November 5, 2018.")
+HIS_CERTIFICATE = "Certificate of Birth. Richard Allen Kessler. Date of birth: August 22, 1984. Place: Tucson, Arizona."
+LEASE = (
+    "Residential lease. Tenants: Ana Lucia Torres Villanueva and Richard Kessler, 2245 East Calle Lucero, Tucson, "
+    "Arizona, from July 2015 to May 2018."
+)
+INTAKE_TORRES = (
+    "Client lived with Richard at 2245 East Calle Lucero from July 2015 to May 2018. In March 2017 Richard hit her "
+    "in the face. He abused her until she left in May 2018."
+)
+LIVED = fact("I lived at 2245 East Calle Lucero, Tucson, Arizona from July 2015 to May 2018.", "client")
+HIT_HER = fact("Richard hit her in the face in March 2017", "abuser", 2)
+ORDER_TORRES = fact("The Pima County court granted her a protective order on June 1, 2018", "court", 3)
+ORDER_PASSAGE = "Order of protection. The Pima County court granted a protective order to Ana Lucia Torres Villanueva."
+
+
+def check_torres(text: str, *cited: dict[str, Any], passages: tuple[str, ...] = ()) -> list[str]:
+    return check_sentence(text, facts=list(cited), passages=list(passages), record=TORRES_RECORD)
+
+
+def test_a_name_the_client_gives_as_hers_must_be_one_of_her_names() -> None:
+    for text in ("I am Sofía Kessler Torres.", "My name is Sofía Kessler Torres.", "I am also known as Sofía Kessler."):
+        problems = check_torres(text, CHILD_NAME, CHILD_BIRTH)
+        assert any(p.startswith('it says the client is "Sofía Kessler') for p in problems), (text, problems)
+        assert any("someone else: the client is Ana Lucía Torres Villanueva" in p for p in problems)
+    for text in (
+        "I am Ana Lucía Torres Villanueva.",
+        "My name is Ana Lucía Torres Villanueva.",
+        "I am Ana.",
+        "I, Ana Lucía Torres Villanueva, was born on March 14, 1991.",
+    ):
+        assert check_torres(text, HER_NAME, HER_BIRTH) == [], text
+    # Her daughter's birth, and her own nationality, are not a name she takes.
+    assert (
+        check_torres("My daughter, Sofía Kessler Torres, was born on November 5, 2018.", CHILD_NAME, CHILD_BIRTH) == []
+    )
+    assert check_torres("I am Bolivian.", HER_COUNTRY) == []
+    # Without a client line in the record, the client's own name fact says who she is.
+    unnamed = check_sentence("I am Sofía Kessler Torres.", facts=[HER_NAME, CHILD_NAME], passages=[], record="")
+    assert any(p.startswith('it says the client is "Sofía Kessler Torres"') for p in unnamed), unnamed
+
+
+def test_a_birth_date_or_place_of_someone_else_is_not_the_clients() -> None:
+    said = "I was born in Tucson, Arizona on August 22, 1984."
+    alone = check_torres(said, HIS_BIRTH, passages=(HIS_CERTIFICATE,))
+    assert any(p.startswith('it says "I was born", but its facts say that of someone else') for p in alone), alone
+    # Her own birth fact cited beside his does not make his date and place hers.
+    both = check_torres(said, HER_BIRTH, HIS_BIRTH, passages=(HIS_CERTIFICATE,))
+    assert both == [
+        'it says "I was born" with "August 22, 1984", but that is in a fact about someone else (abuser: '
+        '"Richard Allen Kessler was born on August 22, 1984 in Tucson, Arizona."), not in one about the client'
+    ]
+    assert check_torres("I was born in Tucson.", HER_BIRTH, HIS_BIRTH, passages=(HIS_CERTIFICATE,))[0].startswith(
+        'it says "I was born" with "Tucson", but that is in a fact about someone else (abuser'
+    )
+    # The daughter shares the client's surname: her birth is still not the client's.
+    child = check_torres("I was born on November 5, 2018.", CHILD_NAME, CHILD_BIRTH)
+    assert any("its facts say that of someone else" in p for p in child), child
+    # Faithful: her own date; his birth told of him.
+    assert check_torres("I was born on March 14, 1991.", HER_BIRTH, HIS_BIRTH) == []
+    assert check_torres("I was born on March 14, 1991 in Bolivia.", HER_BIRTH, HER_COUNTRY) == []
+    assert (
+        check_torres(
+            "Richard Allen Kessler was born on August 22, 1984 in Tucson, Arizona.",
+            HIS_BIRTH,
+            passages=(HIS_CERTIFICATE,),
+        )
+        == []
+    )
+    assert check_torres("I was hit in the face by Richard in March 2017.", HIT_HER, passages=(INTAKE_TORRES,)) == []
+
+
+def test_harm_and_court_acts_need_a_fact_that_states_them() -> None:
+    text = (
+        "I am Ana Lucía Torres Villanueva. I was hit by a man named Richard Allen Kessler. The court granted me an "
+        "order to stop him from hurting me."
+    )
+    assert check_torres(text, HER_NAME, HIS_NAME, HIS_STATUS) == [
+        'it alleges hitting ("hit"), which none of its facts states',
+        'it alleges harm ("hurting"), which none of its facts states',
+        'it says a court acted ("granted me an order"), which none of its facts states',
+    ]  # the names it shares with the record are not what it claims
+    # Abuse a passage speaks of elsewhere is not backed by a fact about where she lived.
+    assert check_torres("I was abused on July 2015 to May 2018.", LIVED, passages=(INTAKE_TORRES,)) == [
+        'it alleges abuse ("abused"), which none of its facts states'
+    ]
+    # The record's "Abuser:" names his role, no act of his; without it no source alleges abuse at all.
+    assert check_torres("I was abused on July 2015 to May 2018.", LIVED, HIS_NAME, passages=(LEASE,)) == [
+        'it alleges abuse ("abused"), which none of its facts states'
+    ]
+    assert check_sentence("I was abused on July 2015 to May 2018.", facts=[LIVED], passages=[LEASE], record="") == [
+        'it alleges abuse ("abused"), which its sources do not'
+    ]
+    # Faithful: facts that state them.
+    assert check_torres("I lived at 2245 East Calle Lucero from July 2015 to May 2018.", LIVED, passages=(LEASE,)) == []
+    assert check_torres("Richard hit me and I was hurt.", HIT_HER, passages=(INTAKE_TORRES,)) == []
+    assert check_torres("I was abused by Richard.", HIT_HER, passages=(INTAKE_TORRES,)) == []  # hitting is abuse
+    assert check_torres("He never hit me in front of Sofía.", HIT_HER, CHILD_NAME, passages=(INTAKE_TORRES,)) == []
+    assert check_torres("The court granted me a protective order.", ORDER_TORRES, passages=(ORDER_PASSAGE,)) == []
+
+
+def test_each_sentence_of_a_passage_must_share_what_it_states() -> None:
+    assert check_torres("I am Ana Lucía Torres Villanueva. I was born on March 14, 1991.", HER_NAME, HER_BIRTH) == []
+    assert check_torres(
+        "I am Ana Lucía Torres Villanueva. I bought a red car at the Phoenix market.", HER_NAME, HER_BIRTH
+    ) == ['"Phoenix" is not in its sources']
+    assert check_torres(
+        "I am Ana Lucía Torres Villanueva. I later bought a red car with yellow wheels.", HER_NAME, HER_BIRTH
+    ) == ['none of what "I later bought a red car with yellow wheels." states appears in its sources']
