@@ -528,9 +528,11 @@ _OTHER_PEOPLE = frozenset(
 
 
 def fact_actor(fact: dict[str, Any], client_tokens: frozenset[str]) -> str:
-    """Who did, said or holds what the fact states. The actor extraction named, unless the fact's own text
-    says otherwise: "She called the police" is the client's act whatever the label, and "Daniel pushed
-    her" is not the client's even if labelled so. Without a label (an older run): the text's subject."""
+    """Who did, said or holds what the fact states: the actor extraction named, checked against the fact's
+    own text. When they disagree the fact is not the client's: "Daniel pushed her" is not hers even if
+    labelled so, and "I am a U.S. citizen" labelled the abuser's stays his (the model chose both, and the
+    cost of trusting the wrong one is a sworn falsehood). Only a fact with no actor named (an older run,
+    or "other") takes its text's subject: "She moved to Pasadena" is the client's."""
     labelled = str(fact.get("actor") or "other")
     subject = next(
         (t for t in _parse(str(fact.get("text") or "")) if t.dep_ == "nsubj" and t.head.dep_ == "ROOT"), None
@@ -538,7 +540,7 @@ def fact_actor(fact: dict[str, Any], client_tokens: frozenset[str]) -> str:
     if subject is None:
         return labelled
     word = fold(subject.text)
-    if word in _CLIENT_WORDS or word in client_tokens:
+    if (word in _CLIENT_WORDS or word in client_tokens) and labelled in ("client", "other"):
         return "client"
     if labelled == "client" and (subject.pos_ == "PROPN" or word in _OTHER_PEOPLE):
         return "other"

@@ -73,15 +73,17 @@ def tokens_for(chars: int) -> int:
 
 
 _ABBREVIATIONS = ("Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Jr.", "Sr.", "U.S.", "No.", "Ave.", "Rd.", "Mt.", "Ft.")
+# An initial ("Deputy R. Saenz", "U. S. citizen") ends no sentence.
+_INITIAL = re.compile(r"(?:^|[\s(])[A-Z]\.$")
 
 
 def split_sentences(text: str) -> list[str]:
     """The sentences of a text (an attorney's edit, or a model's "sentence" that holds several);
-    "St. Anne's" or "U.S. citizen" does not end one."""
+    "St. Anne's", "U.S. citizen" or "Deputy R. Saenz" does not end one."""
     pieces = [p for p in (squash(x) for x in re.split(r"(?<=[.!?])\s+(?=[A-Z\"“])", text)) if p]
     sentences: list[str] = []
     for piece in pieces:
-        if sentences and sentences[-1].endswith(_ABBREVIATIONS):
+        if sentences and (sentences[-1].endswith(_ABBREVIATIONS) or _INITIAL.search(sentences[-1])):
             sentences[-1] = f"{sentences[-1]} {piece}"
         else:
             sentences.append(piece)

@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 
 from generation.faithfulness import check_sentence, client_names
-from generation.stages.common import text_field, tokens_for
+from generation.stages.common import split_sentences, squash, text_field, tokens_for
 from generation.stages.draft import clean_sentence
 from llmops.providers.base import Message
 
@@ -172,8 +172,29 @@ def apply(
         # The judges' and checks' remarks were about the old wording: the rewrite answers them.
         flags = [f for f in sentence["flags"] if f["kind"] not in ("judge", "guardrails")]
         flags.append({"kind": "rewritten", "by": "guardrails", "reason": "; ".join(candidate.reasons)})
-        kept.append({**sentence, "text": rewrite, "original": sentence["text"], "flags": flags})
-    return kept, notes
+        pieces = split_sentences(rewrite)
+        for piece in pieces:
+            # A rewrite of several sentences passed as a whole; each stands alone in the draft, so each
+            # must pass alone.
+            alone = sources.problems(piece, sentence["facts"]) if len(pieces) > 1 else []
+            if alone:
+                notes.append(_removed({"text": piece}, (f'part of the rewrite of "{sentence["text"]}"', *alone)))
+                continue
+            kept.append({**sentence, "text": piece, "original": sentence["text"], "flags": flags})
+    return _without_repeats(kept), notes
+
+
+def _without_repeats(sentences: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A rewrite often restates a sentence the section already holds ("I was born on March 14, 1991."):
+    the declaration says each thing once. The first keeps its place."""
+    seen: set[str] = set()
+    kept = []
+    for sentence in sentences:
+        key = squash(sentence["text"]).lower().rstrip(".!")
+        if key not in seen:
+            seen.add(key)
+            kept.append(sentence)
+    return kept
 
 
 def _removed(sentence: dict[str, Any], reasons: tuple[str, ...]) -> str:

@@ -120,7 +120,6 @@ FAITHFUL = [
         fact("She reported it to the Houston Police Department", "client"),
         POLICE + (" She reported the abuse to the Houston Police Department."),
     ),  # initials
-    ("I called the police.", fact("She called the police", "police"), "She called the police."),  # mislabelled
     (
         "He grabbed my neck and I could not breathe.",
         fact("he grabbed her by the neck", "abuser"),
@@ -370,3 +369,25 @@ def test_each_sentence_of_a_passage_must_share_what_it_states() -> None:
     assert check_torres(
         "I am Ana Lucía Torres Villanueva. I later bought a red car with yellow wheels.", HER_NAME, HER_BIRTH
     ) == ['none of what "I later bought a red car with yellow wheels." states appears in its sources']
+
+
+def test_a_first_person_fact_labelled_as_someone_elses_does_not_make_it_the_clients() -> None:
+    # Extraction writes facts as the client would tell them; a small model may write "I" for the abuser's
+    # status while naming him as the actor. His status must never become hers.
+    his = {"id": "F1", "n": 1, "text": "I am a U.S. citizen.", "actor": "abuser", "source": "evidence"}
+    passage = "Client states Richard is a U.S. citizen, born in Tucson, Arizona."
+    assert check_sentence("I am a U.S. citizen.", facts=[his], passages=[passage], record=RECORD)
+    # Likewise a fact whose text has "she" do it but whose label names the police: the sentence fails (and is
+    # rewritten or removed) rather than trust one of two answers that disagree.
+    mislabelled = fact("She called the police", "police")
+    assert check_sentence("I called the police.", facts=[mislabelled], passages=["She called the police."], record="")
+    hers = {**his, "text": "I called 911 from the bathroom.", "actor": "client"}
+    assert (
+        check_sentence(
+            "I called 911 from the bathroom.",
+            facts=[hers],
+            passages=[passage + " She called 911 from the bathroom."],
+            record=RECORD,
+        )
+        == []
+    )

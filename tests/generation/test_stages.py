@@ -183,3 +183,36 @@ def test_an_edit_keeps_what_unchanged_sentences_knew() -> None:
     assert after[0] is before[0]
     assert after[1]["text"] == "We married in June." and after[1]["facts"] == []
     assert after[1]["flags"][0]["kind"] == "edited"
+
+
+def test_a_rewrite_of_several_sentences_stands_as_sentences_and_says_nothing_twice() -> None:
+    from generation.stages import guardrails
+    from generation.stages.common import split_sentences
+
+    record = "Client: Ana Lucia Torres Villanueva. Born March 14, 1991. Country: Bolivia."
+    born = {"id": "R1", "n": 0, "source": "record", "actor": "client", "text": "I was born on March 14, 1991."}
+    name = {
+        "id": "R2",
+        "n": 0,
+        "source": "record",
+        "actor": "client",
+        "text": "My full name is Ana Lucia Torres Villanueva.",
+    }
+    sources = guardrails.Sources.of(facts=[born, name], evidence=[], record=record)
+    sentences = [
+        {"text": "I was born on March 14, 1991.", "facts": ["R1"], "flags": []},
+        {"text": "The client is Ana Lucia Torres Villanueva.", "facts": ["R2", "R1"], "flags": []},
+    ]
+    chosen = guardrails.candidates(sentences, sources)
+    assert [c.index for c in chosen] == [1]
+    rewrite = "My full name is Ana Lucia Torres Villanueva. I was born on March 14, 1991."
+    kept, notes = guardrails.apply(sentences, chosen, [rewrite], sources)
+    assert [s["text"] for s in kept] == [
+        "I was born on March 14, 1991.",
+        "My full name is Ana Lucia Torres Villanueva.",
+    ]
+    assert notes == []
+    assert split_sentences("Served on April 29, 2021 by Deputy R. Saenz. He is a U. S. citizen.") == [
+        "Served on April 29, 2021 by Deputy R. Saenz.",
+        "He is a U. S. citizen.",
+    ]
