@@ -38,6 +38,7 @@ from generation.models import (
 from generation.record import answered_needs, record_facts, record_text, section_facts, still_to_ask
 from generation.stages import draft, extract, guardrails, judge
 from generation.stages.common import BadAnswer, read_json, split_sentences, squash
+from generation.voice import in_client_voice
 from llmops.calls import Callback, NoModelAvailable, RedactorRef, messages_of, request_completion
 from llmops.models import CallStatus, LLMCall, Route
 from llmops.providers.base import Message
@@ -395,6 +396,10 @@ def _end_draft(context: _RunContext, section: RunSection, steps: list[SectionSte
         return
     for sentence in section.sentences:
         sentence["pages"] = _pages(sentence, facts_by_id)
+        # Facts from police reports speak of the client as "she": told by her, before anyone judges it.
+        told = in_client_voice(sentence["text"], record=context.record_text)
+        if told and told != sentence["text"]:
+            sentence["original"], sentence["text"] = sentence["text"], told
     section.save(update_fields=["sentences"])
     _next_stage(section, Stage.JUDGE)
 

@@ -1,0 +1,160 @@
+"""The client's voice: a drafted sentence that speaks of the client in the third person, told by the client.
+
+The 1.5B drafter copies its facts' wording, and facts taken from police reports and intake notes speak of
+the client as "she", "her", "the client" or "Ms. Torres". Turning those into "I", "me" and "my" is
+grammar, not judgement, so it is done here, exactly, instead of by a second model call that may also turn
+the abuser's acts into hers ("He took her paychecks" came back as "I took her paychecks"). Only what
+certainly means the client is changed: her names and titles, and she/her when no other woman or girl
+can be meant. Everything else is left for the guardrails' rewrite, and whatever comes out of either is
+still checked by the faithfulness gate.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from generation.faithfulness import client_names, fold, nlp, words
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc, Token
+
+_FIRST_PERSON = re.compile(r"\b(I|my|me|mine|myself|we|our|us)\b", re.IGNORECASE)
+_CLIENT_NOUNS = frozenset({"client", "petitioner", "declarant", "applicant", "complainant", "victim"})
+_TITLES = frozenset({"ms", "mrs", "miss", "senora", "sra"})
+# Words for someone a "she" or "her" could just as well mean: then the pronouns are not touched.
+_OTHER_WOMEN = frozenset(
+    """daughter mother sister aunt grandmother niece cousin girl woman wife girlfriend friend neighbor neighbour
+    officer deputy detective judge doctor nurse therapist counselor advocate teacher""".split()
+)
+_AGREEMENT = {"is": "am", "has": "have", "does": "do", "'s": "am"}
+_ABUSER_LINE = re.compile(r"^\s*(?:abuser|trafficker)\s*:\s*(?P<rest>[^\n]+)$", re.I | re.M)
+
+
+def abuser_names(record: str) -> list[str]:
+    """The abuser's (or trafficker's) names and aliases, from the record text's lines for them."""
+    names = []
+    for match in _ABUSER_LINE.finditer(record):
+        rest = match.group("rest")
+        head = re.split(r"\.\s+[A-Z][\w -]*:|[;(]", rest, maxsplit=1)[0].strip(" .")
+        names.append(head)
+        aliases = re.search(r"also known as ([^)]+)\)", rest)
+        if aliases:
+            names += [a.strip() for a in aliases.group(1).split(",") if a.strip()]
+    return [n for n in names if n]
+
+
+def in_client_voice(text: str, *, record: str) -> str | None:
+    """`text` told by the client, or None when there is nothing certain to change (it already speaks in
+    the first person, it does not speak of the client, or a "she" could mean someone else)."""
+    if _FIRST_PERSON.search(text):
+        return None
+    client = {w for name in client_names(record) for w in words(name)}
+    abuser = {w for name in abuser_names(record) for w in words(name)}
+    doc = nlp()(text)
+    mentions = _client_mentions(doc, client)
+    pronouns_are_hers = _pronouns_are_hers(doc, client, abuser)
+    changes: dict[int, str] = {}
+    # A span replaced by one word: its first token takes the word and its last token's trailing space.
+    spans: dict[int, int] = {}
+    for start, end in mentions:
+        token = _head_of(doc, start, end)
+        if token.dep_ in ("nsubj", "nsubjpass"):
+            changes[start] = "I"
+            _agree(token.head, changes)
+        elif end < len(doc) and doc[end].tag_ == "POS":
+            changes[start] = "my"
+            end += 1  # "the client's" → "my"
+        elif token.dep_ in ("dobj", "pobj", "dative", "iobj"):
+            changes[start] = "me"
+        else:
+            return None  # the client named where a pronoun will not do ("Ana, her aunt's niece")
+        spans[start] = end - 1
+    if pronouns_are_hers:
+        for token in doc:
+            lower = token.lower_
+            if lower == "she" and token.dep_ in ("nsubj", "nsubjpass"):
+                changes[token.i] = "I"
+                _agree(token.head, changes)
+            elif lower == "her":
+                changes[token.i] = "my" if token.tag_ == "PRP$" or token.dep_ == "poss" else "me"
+            elif lower == "hers":
+                changes[token.i] = "mine"
+            elif lower == "herself":
+                changes[token.i] = "myself"
+    if not changes:
+        return None
+    pieces = []
+    i = 0
+    while i < len(doc):
+        last = spans.get(i, i)
+        pieces.append(changes.get(i, doc[i].text) + doc[last].whitespace_)
+        i = last + 1
+    told = "".join(pieces).strip()
+    return told[0].upper() + told[1:]
+
+
+def _head_of(doc: Doc, start: int, end: int) -> Token:
+    """The token of a span that the rest of the sentence hangs on (its head lies outside the span)."""
+    for token in doc[start:end]:
+        if not start <= token.head.i < end or token.head.i == token.i:
+            return token
+    return doc[end - 1]
+
+
+def _client_mentions(doc: Doc, client: set[str]) -> list[tuple[int, int]]:
+    """Token spans that name the client: "the client", "Client", "Ms. Torres Villanueva", her names."""
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(doc):
+        token = doc[i]
+        lower = fold(token.text).strip(".")
+        if lower in _CLIENT_NOUNS and token.pos_ in ("NOUN", "PROPN"):
+            start = i - 1 if i > 0 and doc[i - 1].lower_ == "the" else i
+            spans.append((start, i + 1))
+            i += 1
+            continue
+        if token.pos_ == "PROPN" or lower in _TITLES:
+            end = i
+            while end < len(doc) and (doc[end].pos_ == "PROPN" or fold(doc[end].text).strip(".") in _TITLES):
+                end += 1
+            names = [fold(t.text).strip(".") for t in doc[i:end] if fold(t.text).strip(".") not in _TITLES]
+            if names and client and set(names) <= client:
+                spans.append((i, end))
+            i = max(end, i + 1)
+            continue
+        i += 1
+    return spans
+
+
+def _pronouns_are_hers(doc: Doc, client: set[str], abuser: set[str]) -> bool:
+    """Whether "she" and "her" can only mean the client: no one but her and the abuser is the subject of a
+    clause, and no other woman or girl is spoken of."""
+    for token in doc:
+        if token.pos_ == "PROPN":
+            folded = fold(token.text).strip(".")
+            known = client | abuser | _TITLES | _CLIENT_NOUNS
+            if folded not in known and token.dep_ in ("nsubj", "nsubjpass"):
+                return False  # "Sofía cried when she saw him": she may be Sofía
+        if token.lemma_.lower() in _OTHER_WOMEN and token.dep_ in ("nsubj", "nsubjpass", "dobj", "pobj", "dative"):
+            # "her daughter" is the client's daughter, but "the officer asked her" might be anyone's "her"
+            if not any(c.lower_ == "her" and c.dep_ == "poss" for c in token.children):
+                return False
+    return True
+
+
+def _agree(verb: Token, changes: dict[int, str]) -> None:
+    """Make the verb (and the verbs it is joined to, and its auxiliaries) agree with "I": "attends" →
+    "attend", "is" → "am", "has" → "have"."""
+    chain = [verb]
+    for word in chain:  # grows as it goes: "attends ..., works ... and cares" is a chain of conjuncts
+        chain += [
+            c for c in word.children if c.dep_ == "conj" and not any(g.dep_.startswith("nsubj") for g in c.children)
+        ]
+    for word in chain:
+        targets = [word] + [c for c in word.children if c.dep_ in ("aux", "auxpass")]
+        for target in targets:
+            if target.tag_ != "VBZ":
+                continue
+            lower = target.lower_
+            changes[target.i] = _AGREEMENT.get(lower, target.lemma_.lower() if target.lemma_ else lower)
