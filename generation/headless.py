@@ -8,7 +8,9 @@ something changed, at most every few seconds, e.g.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -37,9 +39,11 @@ def generate(
     timeout: float,
     progress: TextIO | None = None,
 ) -> tuple[DeclarationRun, dict[str, Any]]:
-    """`progress`: where the progress lines go (stderr when None)."""
+    """`progress`: where the progress lines go (stderr when None). A SIGTERM stops what it started, as
+    Ctrl-C does: it would otherwise leave the model host, the workers and Redis running."""
     started = time.monotonic()
     stack = Stack()
+    restore = _interrupt_on_sigterm()
     try:
         stack.ensure_redis()
         call_command("migrate", interactive=False, verbosity=0)
@@ -66,9 +70,27 @@ def generate(
         run.refresh_from_db()
     finally:
         stack.stop()
+        restore()
     summary = run_summary(run)
     summary["seconds"] = round(time.monotonic() - started, 1)
     return run, summary
+
+
+def _interrupt_on_sigterm() -> Callable[[], None]:
+    """SIGTERM raises KeyboardInterrupt (so `finally` blocks run) until the returned function restores the
+    handler there was; a no-op off the main thread, where Python allows no handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def wait(done: Callable[[], bool], timeout: float, what: str, tick: Callable[[], object] | None = None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -74,3 +75,46 @@ def test_demo_headless_starts_what_it_needs_drafts_and_stops_it_all(tmp_path: Pa
     # It used the embedded Redis and SQLite under its var dir, and left nothing running.
     assert (tmp_path / "affiant.sqlite3").exists() and (tmp_path / "redis").is_dir()
     assert not port_open("127.0.0.1", REDIS_PORT) and not port_open("127.0.0.1", CONTROL_PORT)
+
+
+def test_a_sigterm_stops_everything_the_command_started(tmp_path: Path) -> None:
+    """Stopping the command (a CI timeout, `kill`) must not leave the model host, its model processes, the
+    workers or Redis running: SIGTERM is taken like Ctrl-C."""
+    import psutil
+
+    redis_port, control_port = REDIS_PORT + 1, CONTROL_PORT + 1
+    assert not port_open("127.0.0.1", redis_port) and not port_open("127.0.0.1", control_port)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    env.update(
+        AFFIANT_VAR_DIR=str(tmp_path),
+        AFFIANT_EMBEDDED_REDIS_PORT=str(redis_port),
+        LLAMACPP_CONTROL_URL=f"http://127.0.0.1:{control_port}",
+        AFFIANT_DRAFT_SECTIONS="introduction",
+    )
+    command = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--headless"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert command.stderr is not None
+        for line in command.stderr:  # the run has started once progress counts its sections
+            if re.match(r"^\[\s*\d+s\] sections \d+/\d+", line):
+                break
+        else:
+            pytest.fail("the command ended before its run started")
+        started = psutil.Process(command.pid).children(recursive=True)
+        assert started  # Redis, the model host and the workers
+        command.send_signal(signal.SIGTERM)
+        command.communicate(timeout=180)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    _, alive = psutil.wait_procs(started, timeout=30)
+    for process in alive:  # left behind: stopped here, so a failure costs the session nothing more
+        process.kill()
+    assert not alive, [p.pid for p in alive]
+    assert not port_open("127.0.0.1", redis_port) and not port_open("127.0.0.1", control_port)
