@@ -792,14 +792,13 @@ def do_accept_sentence(
         raise NotResolvable("That sentence has no open flag to accept.")
     flags = [resolve(f, how="accepted", reason=reason, by=accepted_by) if is_open(f) else f for f in sentence["flags"]]
     sentences = [*section.sentences[:index], {**sentence, "flags": flags}, *section.sentences[index + 1 :]]
-    fields = {f: getattr(section, f) for f in _SECTION_FIELDS}
-    fields["sentences"] = sentences
-    return _copy_version(
+    return _with_section_changed(
         locked,
         latest,
+        section,
         created_by=accepted_by,
         note=f'Accepted sentence {index + 1} of "{section.heading}": {reason}',
-        replace={key: fields},
+        sentences=sentences,
     )
 
 
@@ -807,16 +806,30 @@ def do_accept_sentence(
 def do_remove_sentence(*, run: DeclarationRun, number: int, key: str, index: int, removed_by: User) -> DraftVersion:
     """Remove one sentence from its section, as the next version; the rest keep their citations and flags."""
     locked, latest, section = _sentence_to_resolve(run, number=number, key=key, index=index)
-    sentences = [*section.sentences[:index], *section.sentences[index + 1 :]]
-    fields = {f: getattr(section, f) for f in _SECTION_FIELDS}
-    fields.update(sentences=sentences, text=_text_without(section.text, section.sentences, index))
-    return _copy_version(
+    return _with_section_changed(
         locked,
         latest,
+        section,
         created_by=removed_by,
         note=f'Removed sentence {index + 1} of "{section.heading}"',
-        replace={key: fields},
+        sentences=[*section.sentences[:index], *section.sentences[index + 1 :]],
+        text=_text_without(section.text, section.sentences, index),
     )
+
+
+def _with_section_changed(
+    run: DeclarationRun,
+    latest: DraftVersion,
+    section: DraftSection,
+    *,
+    created_by: User,
+    note: str,
+    **changes: Any,
+) -> DraftVersion:
+    """The next version: the latest with one section's fields changed."""
+    fields = {f: getattr(section, f) for f in _SECTION_FIELDS}
+    fields.update(changes)
+    return _copy_version(run, latest, created_by=created_by, note=note, replace={section.key: fields})
 
 
 def _text_without(text: str, sentences: list[dict[str, Any]], index: int) -> str:
