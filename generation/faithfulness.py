@@ -17,11 +17,14 @@ checked, in the order the reasons are given:
 - a sentence does not reverse its source ("I was not treated" against a diagnosis);
 - who did it: "I" as the subject of an act or a status ("I called the police", "I am a U.S. citizen")
   needs a cited fact whose actor is the client, and an act its facts give to someone else is not the
-  client's; what "I" underwent ("I was arrested") must be what the facts say happened to her, not to
-  someone else, and a date or place she gives it ("I was born in Tucson on August 22, 1984") must be
-  in a fact about her, not only in another party's; a name she gives as hers ("I am ...", "My name is
-  ...") must be one of her names; the client's own name is not someone else in the client's sentence;
-  the victim is not "the victim" or "her" in the client's own words;
+  client's; nor is an act or a quality its facts' own words (or its passages') give only to someone
+  else, predicate by predicate, whatever a fact's actor label ("I was kind to her aunt", "I drove her"
+  beside "Client says he was kind to her aunt ... he drove her"); what "I" underwent ("I was arrested")
+  must be what the facts say happened to her, not to someone else, and a date or place she gives it
+  ("I was born in Tucson on August 22, 1984") must be in a fact about her, not only in another party's;
+  a name she gives as hers ("I am ...", "My name is ...") must be one of her names; the client's own
+  name is not someone else in the client's sentence; the victim is not "the victim" or "her" in the
+  client's own words;
 - in a text of several sentences, each that states something must share it with the sources.
 
 `check_sentence` gives the reasons a sentence fails (empty when it is faithful), in words for the
@@ -568,7 +571,9 @@ def _client_subjects(doc: Doc) -> list[tuple[Token, str]]:
     return found
 
 
-def _subject_problems(doc: Doc, facts: list[dict[str, Any]], client: list[str], record: str) -> list[str]:
+def _subject_problems(
+    doc: Doc, facts: list[dict[str, Any]], client: list[str], record: str, passages: list[str] | None = None
+) -> list[str]:
     client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
     actors = [(fact_actor(f, client_tokens), f) for f in facts]
     client_facts = [f for actor, f in actors if actor == "client"]
@@ -578,7 +583,10 @@ def _subject_problems(doc: Doc, facts: list[dict[str, Any]], client: list[str], 
         if token.head.dep_ in ("ccomp", "xcomp", "advcl") and _someone_else_speaks(token.head.head):
             continue  # "he told the police that I fell": his words about the client
         for head in _predicates(token.head):
-            problems += _act_problems(head, subject, client_facts, others, record)
+            found = _act_problems(head, subject, client_facts, others, record)
+            if not found and subject == "I":
+                found = _owner_problems(head, facts, passages or [], client_tokens)
+            problems += found
     for token in doc:
         if token.text == "I" and token.dep_ == "nsubjpass":
             problem = _undergone_by_someone_else(token.head, facts, client_tokens) or _given_to_someone_else(
@@ -586,6 +594,150 @@ def _subject_problems(doc: Doc, facts: list[dict[str, Any]], client: list[str], 
             )
             if problem:
                 problems.append(problem)
+    return problems
+
+
+# Who did what a predicate states, in the facts' own words: "Client says he was patient and funny, and
+# that he was kind to her aunt" gives patient, funny and kind to him, whatever the fact's actor label.
+# Light verbs say too little alone to tell whose act it is ("I had to leave" beside "he had a gun").
+_LIGHT_VERBS = frozenset("be have do get make take let keep start begin try become seem".split())
+# Acts two people do together: "Daniel married her" backs "I married Daniel".
+_SHARED_ACTS = frozenset(
+    "marry meet date divorce separate live move go come travel fight argue talk speak married divorced separated "
+    "engaged friend".split()
+)
+_FIRST_PERSON_WORDS = frozenset({"i", "me", "my", "mine", "myself", "we", "us", "our"})
+_SHE = frozenset({"she", "her", "hers", "herself"})
+_GROUP_WORDS = frozenset({"they", "them", "we", "us", "you", "both", "together", "couple"})
+_CLIMB = frozenset({"conj", "acomp", "attr", "prep", "pobj", "appos"})
+_RELATIVE = frozenset({"who", "that", "which", "whom"})
+
+
+def _predicate_lemmas(head: Token) -> list[tuple[str, str]]:
+    """(lemma, as the sentence says it) for what "I" is made the subject of at `head`: the verb, or for a
+    copula its adjective or noun attributes ("I was patient and funny" gives patient and funny)."""
+    if any(c.dep_ == "neg" for c in head.children):
+        return []  # "I did not drive": no act given to the client
+    if head.lemma_.lower() != "be":
+        lemma = head.lemma_.lower()
+        return [] if lemma in _LIGHT_VERBS or not head.is_alpha else [(lemma, f"I {head.text}")]
+    found = []
+    for attribute in (c for c in head.children if c.dep_ in ("attr", "acomp")):
+        for part in [attribute, *(c for c in attribute.conjuncts if c.i > attribute.i)]:
+            if part.pos_ in ("ADJ", "NOUN") and part.is_alpha:
+                found.append((part.lemma_.lower(), f"I {head.text} {part.text}"))
+    return found
+
+
+def _clause_verb(token: Token) -> Token | None:
+    """The copula an attribute belongs to ("kind" in "he was kind", "citizen" in "I am from Bolivia and a
+    citizen of Bolivia"); None when the word is not said of anyone ("a kind gesture")."""
+    while token.dep_ in _CLIMB and token.head is not token:
+        token = token.head
+        if token.lemma_.lower() == "be":
+            return token
+    return None
+
+
+def _doer(verb: Token) -> Token | None:
+    """Who does what `verb` states in a fact: its subject, the agent of a passive ("by him"), or the
+    subject it shares with the verb it is joined to or that governs it ("he wanted to drive her")."""
+    for _ in range(8):
+        subject = next((c for c in verb.children if c.dep_ in ("nsubj", "csubj", "expl")), None)
+        if subject is not None:
+            if subject.lower_ in _RELATIVE and verb.dep_ == "relcl":
+                return verb.head  # "the man who drove her"
+            return subject
+        if any(c.dep_ in ("nsubjpass", "auxpass") for c in verb.children):
+            agent = next((c for c in verb.children if c.dep_ == "agent"), None)
+            return next((c for c in agent.children if c.dep_ == "pobj"), None) if agent is not None else None
+        if verb.dep_ not in ("conj", "xcomp") or verb.head is verb:
+            return None
+        verb = verb.head
+    return None
+
+
+def _whose(subject: Token, voice: str, client_tokens: frozenset[str]) -> str:
+    """ "client", "other" or "either" (they, we: a group that may hold her) for a fact's subject. In a fact in
+    the client's voice ("first") "I" is the client and "she" someone else; in a third-person one ("third"),
+    "she", "the client" and her names are her, and an "I" is a speaker quoted; in a passage in the first
+    person ("mixed": the client's statement, or an officer's report) "I" may be her and "she" may be too."""
+    word = fold(subject.text)
+    if word in _GROUP_WORDS or any(c.dep_ == "conj" for c in subject.children):
+        return "either"  # "They married", "Daniel and she moved"
+    if word in _FIRST_PERSON_WORDS:
+        return "either" if voice == "third" else "client"
+    if word in _SHE:
+        return {"third": "client", "first": "other"}.get(voice, "either")
+    if word in _CLIENT_WORDS or (subject.pos_ == "PROPN" and _is_client(subject, client_tokens)):
+        return "client"
+    return "other"
+
+
+def _shared_with_client(nodes: list[Token], voice: str, client_tokens: frozenset[str]) -> bool:
+    """Whether the client is the other party of what two people do or are together ("Daniel married her",
+    "he moved in with her", "he was married to her")."""
+    parties = [c for n in nodes for c in n.children if c.dep_ == "dobj"]
+    parties += [
+        g for n in nodes for c in n.children if c.dep_ == "prep" and c.lower_ in ("with", "to") for g in c.children
+    ]
+    return any(_whose(p, voice, client_tokens) != "other" for p in parties)
+
+
+def _said(verb: Token, doer: Token) -> str:
+    """The fact's words for the act: from its doer to the end of what the verb governs, without the
+    clauses joined to it, in a few words ("he drove her to Mount Lemmon")."""
+    clauses = ("ccomp", "advcl", "relcl", "parataxis")
+    skip = {
+        t.i
+        for c in verb.children
+        if c.dep_ in clauses or (c.dep_ == "conj" and c.pos_ in ("VERB", "AUX"))
+        for t in c.subtree
+    }
+    kept = [t for t in verb.subtree if t.i not in skip]
+    start = doer.left_edge.i if doer.i < verb.i else verb.i
+    span = [t for t in verb.doc[start : kept[-1].i + 1] if t.i not in skip]
+    while span and (span[-1].is_punct or span[-1].dep_ in ("cc", "mark")):
+        span.pop()
+    text = "".join(t.text_with_ws for t in span[:12]).strip()
+    return text + ("..." if len(span) > 12 else "")
+
+
+def _owner_problems(
+    head: Token, facts: list[dict[str, Any]], passages: list[str], client_tokens: frozenset[str]
+) -> list[str]:
+    """ "I drove her to Mount Lemmon" when its facts say "he drove her to Mount Lemmon": an act or a quality
+    the facts (and passages) state only of someone else is not the client's, whatever the fact's actor
+    label. When the word is not in them at all (a paraphrase), the other checks decide."""
+    problems = []
+    texts = [_text(f) for f in facts] + passages
+    for lemma, said in _predicate_lemmas(head):
+        verdicts: list[tuple[str, str]] = []  # (whose, the fact's words)
+        for n, text in enumerate(texts):
+            doc = _parse(text)
+            first_person = bool(_FIRST_PERSON_WORDS & set(words(_outside_quotes(text))))
+            voice = ("first" if n < len(facts) else "mixed") if first_person else "third"
+            for token in doc:
+                if token.lemma_.lower() != lemma or not token.is_alpha:
+                    continue
+                verb = token if token.pos_ in ("VERB", "AUX") and lemma != "be" else _clause_verb(token)
+                if verb is None:
+                    continue
+                doer = _doer(verb)
+                if doer is None:
+                    verdicts.append(("either", ""))
+                    continue
+                whose = _whose(doer, voice, client_tokens)
+                if (
+                    whose == "other"
+                    and lemma in _SHARED_ACTS
+                    and _shared_with_client([token, verb], voice, client_tokens)
+                ):
+                    whose = "either"
+                verdicts.append((whose, _said(verb, doer)))
+        if verdicts and all(whose == "other" for whose, _ in verdicts):
+            did = "was" if head.lemma_.lower() == "be" else "did"
+            problems.append(f'it says "{said}", but its facts say someone else {did} ("{verdicts[0][1]}")')
     return problems
 
 
@@ -973,7 +1125,7 @@ def check_sentence(
     problems += _reversal_problems(text, fact_texts + [p for p in passages if p])
     if _FIRST_PERSON.search(text):
         problems += _identity_problems(narrative, doc, client, facts)
-        problems += _subject_problems(doc, facts, client, record)
+        problems += _subject_problems(doc, facts, client, record, [p for p in passages if p])
         for problem in (_client_as_someone_else(text, client), _third_person_victim(text, fact_texts)):
             if problem:
                 problems.append(problem)

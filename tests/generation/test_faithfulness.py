@@ -391,3 +391,57 @@ def test_a_first_person_fact_labelled_as_someone_elses_does_not_make_it_the_clie
         )
         == []
     )
+
+
+# --- who did it, predicate by predicate: a fact labelled the client's may still tell of someone else's acts --
+
+WHAT_HE_WAS = fact(
+    "Client says he was patient and funny, and that he was kind to her aunt. On weekends he drove her to Mount "
+    "Lemmon and to the desert museum.",
+    "client",
+)
+
+
+def test_an_act_or_quality_the_facts_give_to_someone_else_is_not_the_clients() -> None:
+    # A real run let these through: the fact is the client's (she says it), but what it says is his.
+    def check(text: str, *cited: dict[str, Any]) -> list[str]:
+        return check_torres(text, *cited, passages=tuple(_text(f) for f in cited))
+
+    assert check("I was patient and funny, and I was kind to her aunt.", WHAT_HE_WAS) == [
+        'it says "I was patient", but its facts say someone else was ("he was patient and funny")',
+        'it says "I was funny", but its facts say someone else was ("he was patient and funny")',
+        'it says "I was kind", but its facts say someone else was ("he was kind to her aunt")',
+    ]
+    assert check("On weekends, I drove her to Mount Lemmon and to the desert museum.", WHAT_HE_WAS) == [
+        'it says "I drove", but its facts say someone else did ("he drove her to Mount Lemmon and to the desert '
+        'museum")'
+    ]
+    choked = check("I choked him.", fact("Client says Richard choked her", "client"))
+    assert choked == ['it says "I choked", but its facts say someone else did ("Richard choked her")']
+    assert check("I choked him.", fact("Richard choked her", "abuser"))
+    # In the client's own voice "she" is someone else: her daughter's act is not hers.
+    assert check("I cried all night.", fact("My daughter Sofía cried all night.", "client")) == [
+        'it says "I cried", but its facts say someone else did ("My daughter Sofía cried all night")'
+    ]
+    # Faithful: his acts told as his, acts done together, what she underwent, her own acts and status.
+    assert check("He was patient and funny, and he was kind to my aunt.", WHAT_HE_WAS) == []
+    assert check("On weekends, he drove me to Mount Lemmon and to the desert museum.", WHAT_HE_WAS) == []
+    assert (
+        check("I went out for coffee with him the next week.", fact("They went out for coffee the next week", "client"))
+        == []
+    )
+    assert check("I married Richard in 2015.", fact("Client says Richard married her in 2015", "client")) == []
+    assert check("I was pushed to the floor.", fact("He pushed her to the floor", "abuser")) == []
+    assert check("I called 911 from the bathroom.", fact("She called 911 from the bathroom.", "client")) == []
+    assert check("I am a citizen of Bolivia.", HER_COUNTRY) == []
+    assert check("I was kind to her.", fact("I was kind to her and he was cruel.", "client")) == []
+    assert check("I was married to Richard.", fact("Richard was married to her", "client")) == []
+    # A quoted "I" in a third-person fact is the speaker's; "she" is still the client.
+    assert check("I left in May 2018.", fact('She left in May 2018 after he said "I will find you."', "client")) == []
+    assert check("I found the letters.", fact('He said "I found the letters."', "abuser"))
+    # A word the facts do not use is a paraphrase, for the other checks to judge.
+    assert check("I loved our weekends at the desert museum.", WHAT_HE_WAS) == []
+
+
+def _text(cited: dict[str, Any]) -> str:
+    return str(cited["text"])
