@@ -773,6 +773,8 @@ def _is_client(token: Token, client_tokens: frozenset[str]) -> bool:
     if token.pos_ != "PROPN":
         return False
     parts = sorted([*(c for c in token.children if c.dep_ in ("compound", "flat")), token], key=lambda t: t.i)
+    # A heading the page ran into the name ("CLIENT INTAKE NOTES Jane Doe") is no part of it.
+    parts = [t for t in parts if not (t.text.isupper() and len(t.text) > 1 and fold(t.text) not in client_tokens)]
     name = [w for t in parts for w in words(t.text) if w not in _NOT_NAMES]
     return bool(name) and set(name) <= client_tokens
 

@@ -445,3 +445,14 @@ def test_an_act_or_quality_the_facts_give_to_someone_else_is_not_the_clients() -
 
 def _text(cited: dict[str, Any]) -> str:
     return str(cited["text"])
+
+
+def test_a_heading_run_into_a_facts_name_does_not_make_it_someone_else() -> None:
+    # Page text joins a heading to the next line: the fact's subject is still the client.
+    record = "Client: Jane Doe. Born: May 4, 1991.\nAbuser: John Roe."
+    born = fact("CLIENT INTAKE NOTES Jane Doe was born on May 4, 1991 in San Pedro Sula, Honduras.", "client")
+    passage = "CLIENT INTAKE NOTES Jane Doe was born on May 4, 1991 in San Pedro Sula, Honduras."
+    told = "I was born on May 4, 1991 in San Pedro Sula, Honduras."
+    assert check_sentence(told, facts=[born], passages=[passage], record=record) == []
+    his = fact("INCIDENT REPORT John Roe was born on May 4, 1991 in San Pedro Sula, Honduras.", "abuser")
+    assert check_sentence(told, facts=[his], passages=[passage], record=record)
