@@ -745,18 +745,22 @@ def _undergone_by_someone_else(verb: Token, facts: list[dict[str, Any]], client_
     """ "I was arrested" when its facts say Daniel was: what the client underwent must be what her facts
     say happened to her ("Daniel pushed her" backs "I was pushed")."""
     key = _key(verb.lower_)
-    undergoers: list[tuple[Token, str]] = []  # (who, the fact's text)
+    undergoers: list[tuple[bool, str]] = []  # (whether it is the client, the fact's text)
     for fact in facts:
+        # An "I" in a fact labelled someone else's ("I was arrested", actor police) is not the client.
+        theirs = str(fact.get("actor") or "other") not in ("client", "other")
         for token in _parse(_text(fact)):
             if not token.is_alpha or _key(token.lower_) != key:
                 continue
             for child in token.children:
                 person = child.pos_ in ("PROPN", "PRON") or child.lower_ in _OTHER_PEOPLE | _CLIENT_WORDS
                 if child.dep_ in ("nsubjpass", "dobj") and person:  # not "granted an order"
-                    undergoers.append((child, _text(fact)))
+                    first_person = child.lower_ in ("i", "me")
+                    hers = _is_client(child, client_tokens) and not (first_person and theirs)
+                    undergoers.append((hers, _text(fact)))
     if not undergoers:
         return None
-    if any(_is_client(who, client_tokens) for who, _ in undergoers):
+    if any(hers for hers, _ in undergoers):
         return None
     text = undergoers[0][1]
     return (
@@ -902,9 +906,18 @@ def _text(fact: dict[str, Any]) -> str:
     return str(fact.get("text") or "")
 
 
+# Verbs that report someone's words or mind: "he told the police that I fell" is his account, not hers.
+_REPORTING = frozenset(
+    """say tell state report claim write text threaten warn promise insist explain admit deny shout yell scream
+    ask think believe know testify allege""".split()
+)
+
+
 def _someone_else_speaks(verb: Token) -> bool:
+    """Whether `verb` is someone else's saying or thinking. Only a reporting verb counts: a small parser
+    hangs "I choked him; he broke my wrist" as one clause under another, and that is no one's report."""
     subjects = [c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")]
-    return bool(subjects) and all(s.text != "I" for s in subjects)
+    return verb.lemma_.lower() in _REPORTING and bool(subjects) and all(s.text != "I" for s in subjects)
 
 
 def _client_line(record: str) -> str:

@@ -70,12 +70,9 @@ def fact_lines(facts: list[dict[str, Any]]) -> str:
 
 def build_messages(*, client_name: str, section: SectionSpec, facts: list[dict[str, Any]]) -> list[Message]:
     instructions = (
-        f'Write the section "{section.heading}" of the sworn declaration of {client_name}, in {client_name}\'s '
-        'own voice: first person ("I", "my", "me"), plain words, one fact or two per sentence, using only '
-        "the facts above, with their dates, places and names. The facts may call "
-        f'{client_name} "the client", "she" or by name: in the declaration that is "I", "me", "my". What '
-        'others did, said or hold stays theirs ("he", "she", "they" or their names). One sentence for each '
-        "fact; each sentence lists the facts it states."
+        f'Write the section "{section.heading}" of the sworn declaration of {client_name}: one plain sentence '
+        "for each fact above, in the fact's own words, with its dates, places and names, and never changing who "
+        "did what. Each sentence lists the facts it states."
     )
     return [
         Message(role="system", content=f"Facts:\n{fact_lines(facts)}"),

@@ -69,8 +69,8 @@ def build_messages(*, client_name: str, section: SectionSpec, evidence: list[dic
         f'Facts for the section "{section.heading}" of the declaration of {client_name}, taken only from the '
         "excerpts above. For each question: the number of the excerpt that answers it (0 when no excerpt "
         "does), the actor (who did, said or holds it; a trafficker is the abuser) and the fact in one short "
-        f'sentence with its dates, places and names, as {client_name} would tell it: "I", "me", "my" for '
-        f"{client_name}, everyone else by name or as he, she or they.\nQuestions: {questions}"
+        "sentence in the excerpt's own words, with its dates, places and names, saying who did it."
+        f"\nQuestions: {questions}"
     )
     return [
         Message(role="system", content="Case file excerpts:\n{evidence}", evidence=excerpt_lines(evidence)),

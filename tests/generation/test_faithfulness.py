@@ -456,3 +456,24 @@ def test_a_heading_run_into_a_facts_name_does_not_make_it_someone_else() -> None
     assert check_sentence(told, facts=[born], passages=[passage], record=record) == []
     his = fact("INCIDENT REPORT John Roe was born on May 4, 1991 in San Pedro Sula, Honduras.", "abuser")
     assert check_sentence(told, facts=[his], passages=[passage], record=record)
+
+
+def test_an_act_reversed_in_a_clause_the_parser_hangs_under_another_still_fails() -> None:
+    choked = fact(
+        "Richard KESSLER choked Ana Lucia Torres Villanueva against the kitchen counter and pushed her to the floor;"
+        " she broke her left wrist.",
+        "abuser",
+    )
+    reversed_ = (
+        "I choked Richard KESSLER against the kitchen counter and pushed him to the floor; he broke my left wrist."
+    )
+    assert check_sentence(reversed_, facts=[choked], passages=[choked["text"]], record=RECORD)
+    told = fact("He told the police that she fell.", "abuser")
+    assert check_sentence("He told the police that I fell.", facts=[told], passages=[told["text"]], record="") == []
+
+
+def test_what_a_fact_labelled_someone_elses_says_happened_to_i_did_not_happen_to_the_client() -> None:
+    arrested = fact("I was arrested.", "police")  # a model's "I" in a fact it gave to the police
+    assert check_sentence("I was arrested.", facts=[arrested], passages=["He was arrested."], record=RECORD)
+    hers = fact("I was pushed to the floor.", "client")
+    assert check_sentence("I was pushed to the floor.", facts=[hers], passages=["She was pushed."], record="") == []
