@@ -301,6 +301,9 @@ LLMOPS_CONFIG = BASE_DIR / env_str("LLMOPS_CONFIG", "llmops/models.yaml")
 # The managed llama.cpp host's supervisor listens here (loopback only) unless a host sets `url:`.
 LLAMACPP_CONTROL_URL = env_str("LLAMACPP_CONTROL_URL", "http://127.0.0.1:8790")
 LLAMACPP_THREADS = env_int("LLAMACPP_THREADS", 2)
+# llama.cpp's weight repacking (AMX, AVX): off by default, since its AMX kernels crash on Q4_K_M models on
+# Sapphire Rapids-class CPUs (llmops/llamacpp_server.py says why).
+LLAMACPP_REPACK = env_bool("LLAMACPP_REPACK", False)
 LLAMACPP_LOAD_TIMEOUT_S = env_float("LLAMACPP_LOAD_TIMEOUT_S", 120.0)
 # Seconds added to a model's total deadline for Celery's soft and hard time limits.
 LLMOPS_SOFT_LIMIT_MARGIN_S = env_int("LLMOPS_SOFT_LIMIT_MARGIN_S", 15)

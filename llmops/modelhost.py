@@ -331,7 +331,7 @@ class ModelSupervisor:
         port = free_port()
         n_ctx = model.context_length
         command = [
-            sys.executable, "-m", "llama_cpp.server",
+            sys.executable, "-m", "llmops.llamacpp_server", *(["--repack"] if settings.LLAMACPP_REPACK else []),
             "--model", str(path),
             "--model_alias", model.name,
             "--n_ctx", str(n_ctx),

