@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VERSION = 3
+VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,10 @@ class SectionSpec:
     # The case record's fields the section states (see generation.record): (field, need) pairs, the need
     # the field answers (never asked of the model, never missing when the record holds it), "" for none.
     record: tuple[tuple[str, str], ...] = ()
+    # The parties (by role) the section is about: their names join its search query, since the passages
+    # that speak of a child often name her and say nothing of "children" (the quality bench's therapist
+    # letter: "Her daughter Sofía ... wakes at night crying").
+    about: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ _IDENTITY = (
     ("client.birth_date", "my date of birth"),
     ("client.country", "where I was born"),
     ("client.country", "my nationality"),
+    ("client.language", "my first language"),
 )
 
 VAWA = DeclarationTemplate(
@@ -54,7 +59,7 @@ VAWA = DeclarationTemplate(
             "Introduction",
             "identity",
             "name born date of birth nationality citizen country city live",
-            needs=("my full name", "my date of birth", "where I was born", "my nationality"),
+            needs=("my full name", "my date of birth", "where I was born", "my nationality", "my first language"),
             record=_IDENTITY,
         ),
         SectionSpec(
@@ -62,28 +67,53 @@ VAWA = DeclarationTemplate(
             "My life before I met him",
             "context",
             "childhood family school work grew up came to the United States entry",
-            needs=("my family and childhood", "my school or work before", "when and how I came to the United States"),
+            needs=(
+                "my parents and what they did",
+                "my brothers and sisters",
+                "my schooling",
+                "my work before I came to the United States",
+                "when and how I came to the United States",
+                "why I came and where I stayed",
+            ),
         ),
         SectionSpec(
             "how_we_met",
             "How we met",
             "good-faith marriage",
             "met first date dating courtship proposed why married love",
-            needs=("when we met", "where we met", "why I married him"),
+            needs=(
+                "when we met",
+                "where we met",
+                "how he treated me while we were dating",
+                "what we did together before we married",
+                "when and how he proposed",
+                "why I married him",
+            ),
         ),
         SectionSpec(
             "marriage",
             "Our marriage",
             "good-faith marriage, relationship",
             "wedding married ceremony joint account lease children plans together",
-            needs=("the date and place of our wedding", "our life together as a married couple"),
+            needs=(
+                "the date and place of our wedding",
+                "who was at our wedding and how we celebrated",
+                "our joint bank account or finances",
+                "our lease or home together",
+                "our children",
+                "our life together as a married couple",
+            ),
         ),
         SectionSpec(
             "abuser_status",
             "His immigration status",
             "qualifying relationship",
             "citizen permanent resident green card passport naturalization status",
-            needs=("his immigration status (citizen or permanent resident)", "how I know his status"),
+            needs=(
+                "his immigration status (citizen or permanent resident)",
+                "how I know his status",
+                "where he was born",
+            ),
             record=(("abuser.immigration_status", "his immigration status (citizen or permanent resident)"),),
         ),
         SectionSpec(
@@ -91,28 +121,51 @@ VAWA = DeclarationTemplate(
             "Where we lived together",
             "joint residence",
             "lived together apartment address moved lease rent home",
-            needs=("the address where we lived together", "when we lived there"),
+            needs=(
+                "the first address where we lived together, and when",
+                "each later address where we lived together, and when",
+                "whose names the lease was in",
+            ),
         ),
         SectionSpec(
             "abuse_began",
             "When the abuse began",
             "battery or extreme cruelty",
             "first time started yelled jealous control changed began",
-            needs=("when the abuse began", "the first incident"),
+            needs=(
+                "when the abuse began",
+                "what changed in him first (jealousy, control)",
+                "how he watched or controlled me at first",
+                "the first incident: what he did",
+                "my injuries from the first incident",
+            ),
         ),
         SectionSpec(
             "physical_abuse",
             "Physical and sexual abuse",
             "battery",
             "hit pushed choked slapped kicked injury bruise hospital police forced",
-            needs=("what he did to me physically", "when and where it happened", "my injuries or medical care"),
+            needs=(
+                "each time he hit, slapped, pushed or choked me, and when",
+                "where it happened and who saw it",
+                "my injuries",
+                "the medical care I received",
+                "the worst incident, step by step",
+            ),
         ),
         SectionSpec(
             "emotional_abuse",
             "Emotional, economic and immigration-related abuse",
             "extreme cruelty",
             "threatened deport immigration papers money isolated friends insulted documents",
-            needs=("threats he made", "how he controlled money, papers or friends"),
+            needs=(
+                "his threats to call immigration or have me deported",
+                "his threats about my child",
+                "how he controlled my money",
+                "how he kept my passport or papers",
+                "how he kept me from my family and friends",
+                "his promises to file immigration papers for me",
+            ),
         ),
         SectionSpec(
             "children",
@@ -120,29 +173,48 @@ VAWA = DeclarationTemplate(
             "battery or extreme cruelty",
             "children son daughter child school hurt scared",
             optional=True,
-            needs=("how the abuse affected my children",),
+            needs=("what my children saw or heard", "how the abuse affected my children"),
             record=(("child.name", ""), ("child.birth_date", "")),
+            about=("child",),
         ),
         SectionSpec(
             "seeking_help",
             "Seeking help and leaving",
             "battery or extreme cruelty",
             "911 called police shelter protective order left divorce court",
-            needs=("when I called the police or sought help", "protective orders or court cases", "when I left"),
+            needs=(
+                "each time the police came, and who called them",
+                "what he told the police",
+                "his arrest",
+                "when I left, and where I went",
+                "protective orders",
+                "divorce or other court cases",
+            ),
         ),
         SectionSpec(
             "effects",
             "How the abuse affected me",
             "battery or extreme cruelty",
             "depression anxiety sleep counseling therapy doctor afraid health",
-            needs=("how the abuse affected my health", "counseling or treatment I received"),
+            needs=(
+                "my sleep and nightmares",
+                "my fears now",
+                "what doctors or therapists diagnosed",
+                "counseling or therapy I receive",
+                "medication I take",
+            ),
         ),
         SectionSpec(
             "character",
             "My character and community",
             "good moral character",
             "work job taxes church volunteer community arrest record",
-            needs=("my work and community life", "my criminal record, if any"),
+            needs=(
+                "my work",
+                "my taxes",
+                "my church, volunteering or community",
+                "my criminal record, if any",
+            ),
         ),
         SectionSpec(
             "life_now",
@@ -150,7 +222,12 @@ VAWA = DeclarationTemplate(
             "context",
             "now today future hope children work",
             optional=True,
-            needs=("my life today",),
+            needs=(
+                "where and with whom I live now (never the address)",
+                "my children's school or care",
+                "my studies",
+                "my goals",
+            ),
         ),
     ),
 )
@@ -164,7 +241,7 @@ T_VISA = DeclarationTemplate(
             "Introduction",
             "identity",
             "name born date of birth nationality citizen country city",
-            needs=("my full name", "my date of birth", "where I was born", "my nationality"),
+            needs=("my full name", "my date of birth", "where I was born", "my nationality", "my first language"),
             record=_IDENTITY,
         ),
         SectionSpec(

@@ -158,6 +158,13 @@ def record_text(case: Case) -> str:
     return "\n".join(lines)
 
 
+def search_query(case: Case, section: SectionSpec) -> str:
+    """What the section's passages are searched with: its heading and query words, and the names of the
+    parties it is about (generation.declarations: `about`)."""
+    names = [p.name.strip() for p in _parties(case) if p.role in section.about and p.name.strip()]
+    return " ".join([section.heading, section.query, *names])
+
+
 def still_to_ask(facts: Iterable[dict[str, Any]], section: SectionSpec) -> SectionSpec:
     """The section with only the needs its record facts leave unanswered: those the model is asked."""
     answered = set(answered_needs(facts, section))

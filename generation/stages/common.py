@@ -9,8 +9,10 @@ from typing import Any
 
 from casework.search import STOP_WORDS
 
-# Passages are trimmed to this many characters in a prompt: short prompts keep a small model on track.
-PASSAGE_PROMPT_CHARS = 600
+# Passages are trimmed to this many characters in a prompt. A chunk holds about casework.chunking.CHUNK_CHARS
+# (900): cut to 600, as it was, a section's extract never saw a third of its passages (the quality bench's
+# "When the abuse began" lost its first incident, the plate and the bruised arm that way).
+PASSAGE_PROMPT_CHARS = 1000
 
 _WORD = re.compile(r"[a-zA-Z\u00C0-\u024F0-9']+")
 # Words that carry no fact of their own: a sentence built only from these has nothing to check.

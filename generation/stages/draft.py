@@ -17,7 +17,7 @@ from generation.stages.common import squash, text_field, tokens_for, whole_piece
 from llmops.providers.base import Message
 
 _MIN_WORDS = 3
-MAX_SENTENCES = 8
+MAX_SENTENCES = 12
 
 
 def sentence_count(facts: list[dict[str, Any]]) -> int:

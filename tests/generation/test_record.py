@@ -11,7 +11,7 @@ import pytest
 
 from casework.models import Case, Party, PartyRole
 from generation.declarations import VAWA
-from generation.record import answered_needs, record_facts, record_text, section_facts, still_to_ask
+from generation.record import answered_needs, record_facts, record_text, search_query, section_facts, still_to_ask
 
 pytestmark = pytest.mark.django_db
 
@@ -66,13 +66,14 @@ def test_a_section_takes_the_record_facts_that_answer_its_needs_and_never_the_a_
     mine = section_facts(facts, intro)
     assert [(f["id"], f["need"]) for f in mine] == [
         ("R1", "my full name"), ("R2", None), ("R3", "my date of birth"), ("R4", "where I was born"),
+        ("R5", "my first language"),
     ]  # fmt: skip
     assert answered_needs(mine, intro) == list(intro.needs)  # the country answers both birthplace and nationality
     assert still_to_ask(mine, intro).needs == ()
     status = VAWA.section("abuser_status")
     theirs = section_facts(facts, status)
     assert [(f["id"], f["actor"]) for f in theirs] == [("R9", "abuser")]
-    assert still_to_ask(theirs, status).needs == ("how I know his status",)
+    assert still_to_ask(theirs, status).needs == ("how I know his status", "where he was born")
     children = VAWA.section("children")
     assert [f["id"] for f in section_facts(facts, children)] == ["R10", "R11"]
     assert answered_needs(section_facts(facts, children), children) == []  # names alone say nothing of the abuse
@@ -83,7 +84,12 @@ def test_a_record_without_a_field_answers_no_need_with_it(firm_people: dict[str,
     intro = VAWA.section("introduction")
     mine = section_facts(record_facts(firm_people["case"]), intro)  # Jane Doe: a name and an A-number
     assert [f["text"] for f in mine] == ["My full name is Jane Doe."]
-    assert still_to_ask(mine, intro).needs == ("my date of birth", "where I was born", "my nationality")
+    assert still_to_ask(mine, intro).needs == (
+        "my date of birth",
+        "where I was born",
+        "my nationality",
+        "my first language",
+    )
 
 
 def test_the_record_text_holds_every_field_and_every_alias(vawa_case: Case) -> None:
@@ -93,3 +99,10 @@ def test_the_record_text_holds_every_field_and_every_alias(vawa_case: Case) -> N
         "Abuser: Daniel Robert Hayes (also known as Danny Hayes). Immigration status: U.S. citizen.",
         "Child: Sofia Hayes Ramirez. Born: June 10, 2017.",
     ]
+
+
+def test_a_section_about_the_children_searches_the_case_with_their_names(vawa_case: Case) -> None:
+    children = VAWA.section("children")
+    assert search_query(vawa_case, children) == f"{children.heading} {children.query} Sofia Hayes Ramirez"
+    marriage = VAWA.section("marriage")
+    assert search_query(vawa_case, marriage) == f"{marriage.heading} {marriage.query}"  # about no one in particular
