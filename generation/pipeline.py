@@ -35,10 +35,17 @@ from generation.models import (
     Stage,
     StepStatus,
 )
-from generation.record import answered_needs, record_facts, record_text, section_facts, still_to_ask
+from generation.record import (
+    answered_needs,
+    record_facts,
+    record_text,
+    search_query,
+    section_facts,
+    still_to_ask,
+)
 from generation.stages import draft, extract, guardrails, judge
-from generation.stages.common import BadAnswer, read_json, split_sentences, squash
-from generation.voice import in_client_voice
+from generation.stages.common import BadAnswer, content_terms, read_json, split_sentences, squash
+from generation.voice import in_client_voice, without_reporting_frame
 from llmops.calls import Callback, NoModelAvailable, RedactorRef, messages_of, request_completion
 from llmops.models import CallStatus, LLMCall, Route
 from llmops.providers.base import Message
@@ -111,6 +118,7 @@ def spec_of(run: DeclarationRun, key: str) -> declarations.SectionSpec:
                     **item,
                     "needs": tuple(item.get("needs") or ()),
                     "record": tuple(tuple(pair) for pair in item.get("record") or ()),
+                    "about": tuple(item.get("about") or ()),
                 }
             )
     return declarations.TEMPLATES[run.template].section(key)
@@ -304,7 +312,7 @@ def _begin_extract(context: _RunContext, section: RunSection) -> bool:
     asked = still_to_ask(section.facts, spec)
     passages = [
         p
-        for p in search_case(run.case, f"{spec.heading} {spec.query}", k=settings.AFFIANT_EVIDENCE_PASSAGES)
+        for p in search_case(run.case, search_query(run.case, spec), k=settings.AFFIANT_EVIDENCE_PASSAGES)
         if p.score >= settings.AFFIANT_MIN_PASSAGE_SCORE
     ]
     if not passages or (not asked.needs and answered_needs(section.facts, spec)):
@@ -397,8 +405,10 @@ def _end_draft(context: _RunContext, section: RunSection, steps: list[SectionSte
     for sentence in section.sentences:
         sentence["pages"] = _pages(sentence, facts_by_id)
         # Facts from police reports speak of the client as "she": told by her, before anyone judges it.
-        told = in_client_voice(sentence["text"], record=context.record_text)
-        if told and told != sentence["text"]:
+        told = without_reporting_frame(
+            in_client_voice(sentence["text"], record=context.record_text) or sentence["text"]
+        )
+        if told != sentence["text"]:
             sentence["original"], sentence["text"] = sentence["text"], told
     section.save(update_fields=["sentences"])
     _next_stage(section, Stage.JUDGE)
@@ -491,6 +501,8 @@ def _apply_guardrails(context: _RunContext, section: RunSection, rewrites: list[
     asked = [c for c in chosen if section.sentences[c.index]["facts"]]
     aligned = _align(chosen, asked, rewrites)
     section.sentences, removed = guardrails.apply(section.sentences, chosen, aligned, sources)
+    for sentence in section.sentences:  # a fact told in its own words cites that fact's page alone
+        sentence["pages"] = _pages(sentence, sources.facts_by_id)
     if removed:
         section.note = "\n".join([section.note, *removed]).strip()
     if not section.sentences:
@@ -639,6 +651,8 @@ _SECTION_FIELDS = ("key", "heading", "order", "text", "note", "sentences", "fact
 
 def _finish(run: DeclarationRun, sections: list[RunSection]) -> None:
     run.finished_at = timezone.now()
+    if run.regenerates_id is None:
+        _say_each_thing_once(sections)
     drafted = [s for s in sections if s.status == SectionStatus.DRAFTED]
     failed = [s.key for s in sections if s.status == SectionStatus.FAILED]
     if run.regenerates_id is not None:
@@ -661,6 +675,36 @@ def _finish(run: DeclarationRun, sections: list[RunSection]) -> None:
         "run finished",
         extra={"run_id": run.pk, "status": run.status, "sections": len(sections), "drafted": len(drafted)},
     )
+
+
+def _say_each_thing_once(sections: list[RunSection]) -> None:
+    """A sentence a section before it (in the template's order) already holds is taken out, with a note:
+    one passage often answers two sections (the intake notes' worst night is both "Physical abuse" and
+    "Seeking help"), and a declaration says each thing once. A section is never emptied this way."""
+    said: dict[str, str] = {}
+    for section in sorted(sections, key=lambda s: s.order):
+        if section.status != SectionStatus.DRAFTED:
+            continue
+        kept, notes = [], []
+        for sentence in section.sentences:
+            earlier = next((heading for key, heading in said.items() if same_statement(key, sentence["text"])), None)
+            if earlier is None:
+                kept.append(sentence)
+            else:
+                notes.append(f'Removed "{sentence["text"]}": "{earlier}" says it already.')
+        if notes and kept:
+            section.sentences = kept
+            _settle(section, SectionStatus.DRAFTED, "\n".join(notes))
+        said.update((s["text"], section.heading) for s in section.sentences)
+
+
+def same_statement(one: str, other: str) -> bool:
+    """Whether two sentences say the same (their words alike but for a few: "I called 911 from the bathroom."
+    and "I called 911 from the bathroom, and he was arrested." are not)."""
+    a, b = set(content_terms(one)), set(content_terms(other))
+    if not a or not b:
+        return squash(one).lower() == squash(other).lower()
+    return len(a & b) / len(a | b) >= 0.8
 
 
 def _finish_regeneration(run: DeclarationRun, section: RunSection) -> None:

@@ -158,3 +158,18 @@ def _agree(verb: Token, changes: dict[int, str]) -> None:
                 continue
             lower = target.lower_
             changes[target.i] = _AGREEMENT.get(lower, target.lemma_.lower() if target.lemma_ else lower)
+
+
+# "Client says she married him because she loved him" is the paralegal's frame around the client's words;
+# told by her, "I say I married him because I loved him" keeps the frame and reads as a report of a report.
+_REPORTING_FRAME = re.compile(
+    r"^I (?:say|said|state|stated|explain|explained|recall|recalled)(?: that)?,? "
+    r"(?=(?:I|he|she|they|we|it|my|his|her|our|their|[A-Z][a-z\u00C0-\u024F]+)\b)"
+)
+
+
+def without_reporting_frame(text: str) -> str:
+    """The client's words without the frame of who reported them ("I stated Richard is a U.S. citizen" →
+    "Richard is a U.S. citizen"), when what follows the frame is a clause of its own."""
+    rest = _REPORTING_FRAME.sub("", text, count=1)
+    return rest[0].upper() + rest[1:] if rest != text and rest else text

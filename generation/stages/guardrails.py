@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
 
-from generation.faithfulness import check_sentence, client_names
+from generation.faithfulness import check_sentence, client_names, words
 from generation.stages.common import split_sentences, squash, text_field, tokens_for
 from generation.stages.draft import clean_sentence
+from generation.voice import in_client_voice, without_reporting_frame
 from llmops.providers.base import Message
 
 _MIN_WORDS = 3
@@ -37,10 +39,36 @@ class Candidate:
 
 
 _FIRST_PERSON = re.compile(r"\b(I|my|me|mine|myself|we|our|us)\b", re.IGNORECASE)
+_SHE = re.compile(r"\b(she|her|hers|herself)\b", re.IGNORECASE)
+_CLIENT_WORDS = re.compile(
+    r"\bthe (?:client|victim|petitioner|applicant|complainant|declarant|survivor|patient)\b", re.IGNORECASE
+)
 
 
-def voice_problem(text: str) -> str | None:
-    return None if _FIRST_PERSON.search(text) else "it is not in the client's first-person voice"
+def voice_problem(text: str, client: list[str] | tuple[str, ...] = ()) -> str | None:
+    """Why the sentence is not told in the client's voice: with no "I", "my" or "we", it speaks of her as
+    someone else (by name, as "the client", or as "she" or "her", which generation.voice left because
+    another woman may be meant). A sentence about someone else is hers to tell as it stands ("He was
+    arrested.", "Sofía attends the Head Start preschool program."): asked to put an "I" in it, the 1.5B
+    wrote "I was arrested." and "I attend the Head Start preschool program."."""
+    if _FIRST_PERSON.search(text):
+        return None
+    if _SHE.search(text) or _CLIENT_WORDS.search(text) or _names_client(text, client):
+        return "it is not in the client's first-person voice"
+    return None
+
+
+def _names_client(text: str, client: list[str] | tuple[str, ...]) -> bool:
+    """Whether the text names the client: her first name, or a title and one of her surnames ("Ms. Torres")."""
+    found = words(text)
+    pairs = {" ".join(pair) for pair in pairwise(found)}
+    for name in client:
+        parts = words(name)
+        if parts and parts[0] in found:
+            return True
+        if any(f"{title} {part}" in pairs for title in ("ms", "mrs", "miss", "senora") for part in parts[1:]):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -72,7 +100,7 @@ class Sources:
             record=self.record,
             client=client_names(self.record),
         )
-        voice = voice_problem(text)
+        voice = voice_problem(text, client_names(self.record))
         return [*problems, voice] if voice else problems
 
 
@@ -151,6 +179,11 @@ def apply(
     notes: list[str] = []
     fixed = {c.index: c for c in chosen}
     kept: list[dict[str, Any]] = []
+    # A fact is told in its own words only when no sentence that stands states it, and never when a judge
+    # flagged a sentence resting on it (its own words would bring back what the judge questioned).
+    told = {i for index, sentence in enumerate(sentences) if index not in fixed for i in sentence["facts"]}
+    told |= {i for c in chosen if c.judged for i in sentences[c.index]["facts"]}
+    drafted = {i for sentence in sentences for i in sentence["facts"]}
     for index, sentence in enumerate(sentences):
         candidate = fixed.get(index)
         if candidate is None:
@@ -161,13 +194,16 @@ def apply(
         if not sentence["facts"]:
             notes.append(_removed(sentence, candidate.reasons))
             continue
-        if not rewrite or len(rewrite.split()) < _MIN_WORDS:
-            notes.append(_removed(sentence, (*candidate.reasons, "no usable rewrite came")))
-            continue
-        still = sources.problems(rewrite, sentence["facts"])
-        if still:
-            failed = f'its rewrite "{rewrite}" failed too: {"; ".join(still)}'
-            notes.append(_removed(sentence, (*candidate.reasons, failed)))
+        still = sources.problems(rewrite, sentence["facts"]) if len(rewrite.split()) >= _MIN_WORDS else []
+        if len(rewrite.split()) < _MIN_WORDS or still:
+            failed = f'its rewrite "{rewrite}" failed too: {"; ".join(still)}' if still else "no usable rewrite came"
+            own = _in_their_own_words(sentence, told, sources, reasons=(*candidate.reasons, failed))
+            told |= {i for s in own for i in s["facts"]}
+            kept += own
+            notes.append(
+                _removed(sentence, (*candidate.reasons, failed))
+                + (" Its facts are told in their own words." if own else "")
+            )
             continue
         # The judges' and checks' remarks were about the old wording: the rewrite answers them.
         flags = [f for f in sentence["flags"] if f["kind"] not in ("judge", "guardrails")]
@@ -181,7 +217,70 @@ def apply(
                 notes.append(_removed({"text": piece}, (f'part of the rewrite of "{sentence["text"]}"', *alone)))
                 continue
             kept.append({**sentence, "text": piece, "original": sentence["text"], "flags": flags})
-    return _without_repeats(kept), notes
+    return _without_repeats(_with_left_out_facts(kept, drafted, sources)), notes
+
+
+def _with_left_out_facts(kept: list[dict[str, Any]], drafted: set[str], sources: Sources) -> list[dict[str, Any]]:
+    """The section with each fact no drafted sentence cited (the 1.5B, asked for a sentence a fact, leaves
+    some out) told in its own words where that passes the gate, placed before the first sentence that rests
+    on a later fact, so the section keeps the order of its facts."""
+    told = drafted | {i for s in kept for i in s["facts"]}
+    order = {fact_id: n for n, fact_id in enumerate(sources.facts_by_id)}
+    result = list(kept)
+    for fact_id, fact in sources.facts_by_id.items():
+        if fact_id in told or fact.get("source") == "record":
+            continue
+        flag = {"kind": "rewritten", "by": "guardrails", "reason": "the draft left this fact out; told in its words"}
+        added = [
+            {"text": piece, "facts": [fact_id], "chunks": [fact["chunk_id"]] if fact.get("chunk_id") else [],
+             "flags": [flag], "bertscore": None}
+            for piece in fact_in_client_voice(fact, sources)
+        ]  # fmt: skip
+        at = next(
+            (
+                i
+                for i, s in enumerate(result)
+                if s["facts"] and min(order.get(f, 0) for f in s["facts"]) > order[fact_id]
+            ),
+            len(result),
+        )
+        result[at:at] = added
+    return result
+
+
+def _in_their_own_words(
+    sentence: dict[str, Any], told: set[str], sources: Sources, *, reasons: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """The facts of a sentence that failed (and whose rewrite failed too), each as the excerpt's own words
+    told by the client (generation.voice), where that passes the gate: a fact is backed by its passage by
+    construction (extract.check_fact), so its own words lose nothing the drafter garbled ("$40 a week ... on
+    2023-04-15 in New York City") and invent nothing. A fact some other sentence already tells is skipped."""
+    own = []
+    for fact in sources.facts_of(sentence["facts"]):
+        if fact["id"] in told or fact.get("source") == "record":
+            continue
+        for piece in fact_in_client_voice(fact, sources):
+            flag = {
+                "kind": "rewritten",
+                "by": "guardrails",
+                "reason": "; ".join((*reasons, "told in its fact's words")),
+            }
+            own.append(
+                {**sentence, "text": piece, "facts": [fact["id"]], "original": sentence["text"], "flags": [flag]}
+            )
+        if own:
+            told.add(fact["id"])
+    return own
+
+
+def fact_in_client_voice(fact: dict[str, Any], sources: Sources) -> list[str]:
+    """The fact's sentences told by the client, each only if it passes the gate on its own."""
+    pieces = []
+    for piece in split_sentences(str(fact["text"])):
+        text = clean_sentence(without_reporting_frame(in_client_voice(piece, record=sources.record) or piece))
+        if len(text.split()) >= _MIN_WORDS and not sources.problems(text, [fact["id"]]):
+            pieces.append(text)
+    return pieces
 
 
 def _without_repeats(sentences: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -165,7 +165,7 @@ def test_the_introduction_is_drafted_from_the_case_record_and_lists_nothing_it_h
 ) -> None:
     settings.AFFIANT_DRAFT_SECTIONS = ["introduction"]
     case.parties.filter(role=PartyRole.CLIENT).update(
-        aliases=["Maria Ramirez"], birth_date=date(1990, 4, 12), country="Guatemala"
+        aliases=["Maria Ramirez"], birth_date=date(1990, 4, 12), country="Guatemala", language="Spanish"
     )
     Party.objects.create(case=case, role=PartyRole.CHILD, name="Sofia Hayes Ramirez", birth_date=date(2017, 6, 1))
     if not passages:
@@ -174,14 +174,15 @@ def test_the_introduction_is_drafted_from_the_case_record_and_lists_nothing_it_h
 
     intro = run.sections.get(key="introduction")
     assert intro.status == SectionStatus.DRAFTED, intro.note
-    assert intro.missing == []  # name, date of birth, birthplace (as a country) and nationality: all recorded
+    assert intro.missing == []  # name, date of birth, birthplace (as a country), nationality, language: recorded
     assert not intro.steps.filter(stage=Stage.EXTRACT).exists()  # nothing left to ask the model
     assert [(f["id"], f["need"], f["actor"], f["source"]) for f in intro.facts] == [
         ("R1", "my full name", "client", "record"),
         ("R2", None, "client", "record"),  # the aliases: usable, answering no need
         ("R3", "my date of birth", "client", "record"),
         ("R4", "where I was born", "client", "record"),
-    ]  # the A-number (R5) is a record fact but never narrative; the child's name belongs to another section
+        ("R5", "my first language", "client", "record"),
+    ]  # the A-number (R6) is a record fact but never narrative; the child's name belongs to another section
     assert intro.sentences[0]["text"] == "My full name is Maria Elena Ramirez Lopez."
     assert "I was born on April 12, 1990." in intro.text
     assert "A123456789" not in intro.text
@@ -200,7 +201,8 @@ def test_a_failed_extraction_leaves_the_record_facts_to_draft_from(case: Any) ->
     assert intro.status == SectionStatus.DRAFTED, intro.note
     assert "Extracting the facts from the documents failed" in intro.note
     assert [f["id"] for f in intro.facts] == ["R1"] and intro.text == "My full name is Maria Elena Ramirez Lopez."
-    assert intro.missing == ["my date of birth", "where I was born", "my nationality"]  # asked, and not answered
+    # Asked, and not answered.
+    assert intro.missing == ["my date of birth", "where I was born", "my nationality", "my first language"]
 
 
 def test_a_redelivered_callback_changes_nothing(case: Any, firm_people: dict[str, Any]) -> None:
@@ -324,7 +326,11 @@ def test_the_gate_removes_a_sentence_with_an_invented_name_date_or_place(case: A
 
     run = run_to_the_end(do_start_run(case=case, created_by=None), inventive)
     section = run.sections.get(key="how_we_met")
-    assert [s["text"] for s in section.sentences] == ["I met Daniel Hayes in March 2015 at a church picnic."]
+    # The birth fact (F1), which the draft left out, is told in its own words, before the fact after it.
+    assert [s["text"] for s in section.sentences] == [
+        "I was born on April 12, 1990 in Quetzaltenango, Guatemala.",
+        "I met Daniel Hayes in March 2015 at a church picnic.",
+    ]
     for text, reason in zip(
         invented,
         ['"Rosa" is not in its sources', 'the date "June 10, 2016" is not in its sources', '"San Antonio" is not'],
@@ -346,7 +352,10 @@ def test_a_failed_rewrite_removes_what_it_was_to_fix(case: Any) -> None:
 
     run = run_to_the_end(do_start_run(case=case, created_by=None), no_rewrite)
     intro = run.sections.get(key="introduction")
-    assert [s["text"] for s in intro.sentences] == ["I was born on April 12, 1990 in Quetzaltenango, Guatemala."]
+    assert [s["text"] for s in intro.sentences] == [
+        "I was born on April 12, 1990 in Quetzaltenango, Guatemala.",
+        "I met Daniel Hayes in March 2015 at a church picnic.",  # F2, left out by the draft, in its own words
+    ]
     assert 'Removed "I am a U.S. citizen."' in intro.note and "the guardrails rewrite failed" in intro.note.lower()
     assert "no usable rewrite came" in intro.note
 
@@ -367,7 +376,9 @@ def test_one_section_is_redrafted_into_a_new_version(case: Any, firm_people: dic
     assert child.status == RunStatus.COMPLETED, child.error
     v1, v2 = run.versions.order_by("number")
     assert (v2.number, v2.created_by, v2.note) == (2, attorney, 'Section "How we met" redrafted')
-    assert v2.sections.get(key="how_we_met").text == "I met Daniel Hayes at a church picnic."
+    assert v2.sections.get(key="how_we_met").text == (
+        "I was born on April 12, 1990 in Quetzaltenango, Guatemala. I met Daniel Hayes at a church picnic."
+    )  # the birth fact, which this draft left out, in its own words
     assert v2.sections.get(key="introduction").text == v1.sections.get(key="introduction").text
     do_approve_version(version=v2, approved_by=attorney)
     with pytest.raises(VersionFrozen, match="approved and frozen"):
@@ -475,3 +486,53 @@ def test_a_redelivered_scoring_task_moves_the_run_on_without_scoring_again(
     score_section_task(step_id=score.pk)  # the redelivery
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED, run.error
+
+
+def test_a_sentence_an_earlier_section_holds_is_said_once_with_a_note(case: Any) -> None:
+    born = {"facts": ["F1"], "text": "I was born on April 12, 1990 in Quetzaltenango, Guatemala."}
+    met = {"facts": ["F2"], "text": "I met Daniel Hayes in March 2015 at a church picnic."}
+
+    def both_sections_tell_the_birth(call: LLMCall) -> str:
+        if call.stage != "draft":
+            return good_answer(call)
+        if "how_we_met" in call.label:  # the same passage answered both sections
+            again = {**born, "text": born["text"].replace(" in Q", ", in Q")}
+            return json.dumps(
+                {"sentences": [again, {**met, "text": "I met Daniel Hayes at a church picnic in Houston."}]}
+            )
+        return json.dumps({"sentences": [born, met]})
+
+    run = run_to_the_end(do_start_run(case=case, created_by=None), both_sections_tell_the_birth)
+    version = run.versions.get()
+    intro, met_section = version.sections.get(key="introduction"), version.sections.get(key="how_we_met")
+    assert [s["text"] for s in intro.sentences] == [born["text"], met["text"]]
+    houston = "I met Daniel Hayes at a church picnic in Houston."  # says more than the introduction's: kept
+    assert [s["text"] for s in met_section.sentences] == [houston] and met_section.text == houston
+    assert 'Removed "I was born on April 12, 1990, in Quetzaltenango, Guatemala.": "Introduction" says it already.' in (
+        met_section.note
+    )
+
+
+def test_a_fact_whose_sentence_and_rewrite_both_fail_is_told_in_its_own_words(case: Any) -> None:
+    """The 1.5B drafted "Richard took my paychecks ... on 2023-04-15 in New York City" and rewrote it no
+    better: the fact itself, backed by its passage, is told in the client's voice instead of being lost."""
+
+    def garbled(call: LLMCall) -> str:
+        if call.stage == "draft" and "how_we_met" in call.label:
+            sentences = [
+                {"facts": ["F1"], "text": "I was born on April 12, 1990 in Quetzaltenango, Guatemala."},
+                {"facts": ["F2"], "text": "I met Daniel Hayes on 2023-04-15 in New York City."},
+            ]
+            return json.dumps({"sentences": sentences})
+        if call.stage == "guardrails":
+            return json.dumps({"rewrites": ["I met Daniel Hayes in New York City."]})
+        return good_answer(call)
+
+    run = run_to_the_end(do_start_run(case=case, created_by=None), garbled)
+    section = run.sections.get(key="how_we_met")
+    own = section.sentences[1]
+    assert own["text"] == "I met Daniel Hayes in March 2015 at a church picnic."  # F2: "She met Daniel Hayes ..."
+    assert own["facts"] == ["F2"] and own["original"] == "I met Daniel Hayes on 2023-04-15 in New York City."
+    assert [f["kind"] for f in own["flags"] if f["kind"] != "weak_support"] == ["rewritten"]
+    assert own["pages"] == [{"document_id": case.documents.get().pk, "name": "intake.pdf", "page": 1}]
+    assert '"New York City" is not in its sources' in section.note and "told in their own words" in section.note

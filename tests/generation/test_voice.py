@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generation.voice import abuser_names, in_client_voice
+from generation.voice import abuser_names, in_client_voice, without_reporting_frame
 
 RECORD = (
     "Client: Ana Lucía Torres Villanueva (also known as Ana Torres, Ana Lucia Torres). Born: March 14, 1991. "
@@ -62,3 +62,17 @@ def test_what_may_mean_someone_else_is_left_alone(written: str) -> None:
 
 def test_the_abusers_names_come_from_the_record() -> None:
     assert abuser_names(RECORD) == ["Richard Allen Kessler", "Rick Kessler"]
+
+
+@pytest.mark.parametrize(
+    ("written", "told"),
+    [
+        ("I say I married him because I loved him.", "I married him because I loved him."),
+        ("I stated Richard is a U. S. citizen, born in Tucson.", "Richard is a U. S. citizen, born in Tucson."),
+        ("I explained that he took my passport.", "He took my passport."),
+        ("I said no.", "I said no."),  # no clause of its own follows: the words are hers
+        ("I reported the assault to Deputy Saenz.", "I reported the assault to Deputy Saenz."),  # an act, not a frame
+    ],
+)
+def test_the_frame_of_who_reported_the_clients_words_is_dropped(written: str, told: str) -> None:
+    assert without_reporting_frame(written) == told
