@@ -1109,6 +1109,29 @@ def _overlap_problem(text: str, sources: list[str]) -> str | None:
     return "none of what it states appears in its sources"
 
 
+def _borrowed_first_person(text: str, passages: list[str], client: list[str]) -> str | None:
+    """ "Based on my clinical assessment, she meets the criteria ...": an "I" or "my" copied with the words
+    around it from a passage that names the client in the third person is its author's (a therapist, an
+    officer), never the client's. Words the client is quoted as saying are inside quotation marks."""
+    own = words(_outside_quotes(text))
+    client_tokens = {w for name in client for w in words(name)}
+    for passage in passages:
+        folded = words(_outside_quotes(passage))
+        # Named, not just "she": a client's own earlier statement says "her" of other women.
+        about_her = any(w in ("client", "victim", "patient", "petitioner") or w in client_tokens for w in folded)
+        if not about_her:
+            continue
+        joined = f" {' '.join(folded)} "
+        for i, word in enumerate(own):
+            if word not in _FIRST_PERSON_WORDS or i + 2 >= len(own) or own[i + 1].isdigit():
+                continue  # "I-130" is a form, not the client
+            phrase = " ".join(own[i : i + 3])
+            if f" {phrase} " in joined:
+                said = re.sub(r"\bi\b", "I", phrase)
+                return f'"{said}" are the words of the passage\'s author, who speaks of the client as someone else'
+    return None
+
+
 def check_sentence(
     text: str,
     *,
@@ -1141,7 +1164,12 @@ def check_sentence(
     if _FIRST_PERSON.search(text):
         problems += _identity_problems(narrative, doc, client, facts)
         problems += _subject_problems(doc, facts, client, record, [p for p in passages if p])
-        for problem in (_client_as_someone_else(text, client), _third_person_victim(text, fact_texts)):
+        borrowed = _borrowed_first_person(text, [p for p in passages if p], client)
+        for problem in (
+            _client_as_someone_else(text, client),
+            _third_person_victim(text, fact_texts),
+            borrowed,
+        ):
             if problem:
                 problems.append(problem)
     overlap = _overlap_problem(text, sources + fact_texts)

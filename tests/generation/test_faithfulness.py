@@ -477,3 +477,25 @@ def test_what_a_fact_labelled_someone_elses_says_happened_to_i_did_not_happen_to
     assert check_sentence("I was arrested.", facts=[arrested], passages=["He was arrested."], record=RECORD)
     hers = fact("I was pushed to the floor.", "client")
     assert check_sentence("I was pushed to the floor.", facts=[hers], passages=["She was pushed."], record="") == []
+
+
+def test_an_i_copied_from_a_letter_about_the_client_is_its_authors() -> None:
+    """A therapist's letter says "Based on my clinical assessment, she meets the criteria ..." and "I expect
+    that she will need treatment": copied into the client's declaration, that "my" and "I" would be hers."""
+    letter = (
+        "Ms. Ramirez Lopez has attended weekly sessions since May 2021. Based on my clinical assessment, she meets "
+        "the criteria for Posttraumatic Stress Disorder. I expect that she will need treatment for another year."
+    )
+    fact = {"id": "F1", "n": 1, "actor": "medical", "text": "She meets the criteria for Posttraumatic Stress Disorder."}
+    for copied, phrase in [
+        ("Based on my clinical assessment, I meet the criteria for Posttraumatic Stress Disorder.", "my clinical"),
+        ("I expect that I will need treatment for another year.", "I expect that"),
+    ]:
+        problems = check_sentence(copied, facts=[fact], passages=[letter], record=RECORD)
+        assert any(phrase in p and "passage's author" in p for p in problems), problems
+    # Her own words, told from the letter's third person, are not the author's.
+    told = "I have attended weekly sessions since May 2021."
+    attended = {"id": "F2", "n": 1, "actor": "client", "text": "Ms. Ramirez Lopez has attended weekly sessions."}
+    assert not any(
+        "passage's author" in p for p in check_sentence(told, facts=[attended], passages=[letter], record=RECORD)
+    )
