@@ -38,10 +38,11 @@ class Candidate:
         return tuple(dict.fromkeys(self.judged + self.checked))
 
 
-_FIRST_PERSON = re.compile(r"\b(I|my|me|mine|myself|we|our|us)\b", re.IGNORECASE)
+# "I-130" is a form, not the client: a rewrite that kept "told client ... (I-130) for her" passed as hers.
+_FIRST_PERSON = re.compile(r"\b(I(?!-\d)|my|me|mine|myself|we|our|us)\b", re.IGNORECASE)
 _SHE = re.compile(r"\b(she|her|hers|herself)\b", re.IGNORECASE)
 _CLIENT_WORDS = re.compile(
-    r"\bthe (?:client|victim|petitioner|applicant|complainant|declarant|survivor|patient)\b", re.IGNORECASE
+    r"\b(?:the )?(?:client|victim|petitioner|applicant|complainant|declarant|survivor|patient)\b", re.IGNORECASE
 )
 
 

@@ -247,3 +247,5 @@ def test_a_sentence_about_someone_else_is_hers_to_tell_and_is_not_given_an_i() -
     chosen = guardrails.candidates(sentences, sources)
     assert [c.index for c in chosen] == [2, 3]  # "She called", "Ana volunteers": the client as someone else
     assert all("first-person voice" in " ".join(c.checked) for c in chosen)
+    told_client = "Richard told client many times he would file immigration papers (I-130) for her."
+    assert guardrails.voice_problem(told_client, ["Ana Lucia Torres Villanueva"])  # "I-130" is not "I"
