@@ -489,8 +489,8 @@ def test_a_redelivered_scoring_task_moves_the_run_on_without_scoring_again(
 
 
 def test_a_sentence_an_earlier_section_holds_is_said_once_with_a_note(case: Any) -> None:
-    born = {"facts": ["F1"], "text": "I was born on April 12, 1990 in Quetzaltenango, Guatemala."}
-    met = {"facts": ["F2"], "text": "I met Daniel Hayes in March 2015 at a church picnic."}
+    born: dict[str, Any] = {"facts": ["F1"], "text": "I was born on April 12, 1990 in Quetzaltenango, Guatemala."}
+    met: dict[str, Any] = {"facts": ["F2"], "text": "I met Daniel Hayes in March 2015 at a church picnic."}
 
     def both_sections_tell_the_birth(call: LLMCall) -> str:
         if call.stage != "draft":
