@@ -70,12 +70,23 @@ def answer_from_what_was_sent(body: dict[str, Any]) -> str:
     text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
     if stage_of(body) == "extract":
         return json.dumps(extract_answer(body, text))
+    if stage_of(body) == "draft":
+        return json.dumps(draft_answer(body, text))
     fact_line = re.search(r"^\[[FR]\d+\] (.+)$", text, re.M)  # the first fact, as the schema's first id
     facts = re.search(r"Facts: ([^;\n]+)", text)
     sentence = clip(first_person(fact_line.group(1)) if fact_line else "", settings.AFFIANT_SENTENCE_MAX_CHARS)
     rewrite = in_her_voice(re.sub(r"^\(\w+\) ", "", facts.group(1)), text) if facts else sentence
     strings = {"text": sentence, "rewrites": clip(rewrite, settings.AFFIANT_SENTENCE_MAX_CHARS)}
     return schema_answer(body, strings)
+
+
+def draft_answer(body: dict[str, Any], text: str) -> dict[str, Any]:
+    """A sentence for each fact it was given, in its words and the client's voice, as the 1.5B drafts (a
+    drafter that wrote the first fact again for each would be cut as a loop)."""
+    sentences = body["response_format"]["json_schema"]["schema"]["properties"]["sentences"]
+    lines = re.findall(r"^\[([FR]\d+)\] (.+)$", text, re.M)[: sentences.get("maxItems", 12)]
+    limit = settings.AFFIANT_SENTENCE_MAX_CHARS
+    return {"sentences": [{"facts": [i], "text": clip(first_person(fact), limit)} for i, fact in lines]}
 
 
 def in_her_voice(fact: str, prompt: str) -> str:

@@ -38,6 +38,16 @@ from tests.scripted import answer_from_what_was_sent, route_every_stage_to, scri
 
 pytestmark = pytest.mark.realstack
 
+
+def judged_strictly(body: dict[str, Any]) -> str:
+    """The scripted model, with judges that flag each draft's first sentence, as real judges flag some: the
+    guardrails' rewrite must go out too (redacted), or this test would not see that stage's request."""
+    answer = answer_from_what_was_sent(body)
+    if stage_of(body) != "judge":
+        return answer
+    return json.dumps({**json.loads(answer), "flagged": [{"sentence": 1, "reason": "it says more than its fact"}]})
+
+
 EVIDENCE = [
     "Zorabel Quintanilla Okafor (A# 204-518-337) was born on May 9, 1991 in Oaxaca, Mexico. "
     "She married Thaddeus Brimwell on June 14, 2016 in Houston, Texas. "
@@ -171,7 +181,7 @@ def test_a_whole_run_through_external_models_sends_no_canary_anywhere(
     )
 
     with FaultServer() as outside:
-        outside.responder = answer_from_what_was_sent
+        outside.responder = judged_strictly
         model = scripted_model(outside, "outside", external=True)  # external: its calls take the `api` queue
         route_every_stage_to(model)  # external only: nothing local to fall back to
         with RedisWatch(settings.CELERY_BROKER_URL) as broker:
