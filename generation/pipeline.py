@@ -45,7 +45,7 @@ from generation.record import (
 )
 from generation.stages import draft, extract, guardrails, judge
 from generation.stages.common import BadAnswer, content_terms, read_json, split_sentences, squash
-from generation.voice import in_client_voice, without_reporting_frame
+from generation.voice import told_by_client
 from llmops.calls import Callback, NoModelAvailable, RedactorRef, messages_of, request_completion
 from llmops.models import CallStatus, LLMCall, Route
 from llmops.providers.base import Message
@@ -405,9 +405,7 @@ def _end_draft(context: _RunContext, section: RunSection, steps: list[SectionSte
     for sentence in section.sentences:
         sentence["pages"] = _pages(sentence, facts_by_id)
         # Facts from police reports speak of the client as "she": told by her, before anyone judges it.
-        told = without_reporting_frame(
-            in_client_voice(sentence["text"], record=context.record_text) or sentence["text"]
-        )
+        told = told_by_client(sentence["text"], record=context.record_text)
         if told != sentence["text"]:
             sentence["original"], sentence["text"] = sentence["text"], told
     section.save(update_fields=["sentences"])

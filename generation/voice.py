@@ -173,3 +173,8 @@ def without_reporting_frame(text: str) -> str:
     "Richard is a U.S. citizen"), when what follows the frame is a clause of its own."""
     rest = _REPORTING_FRAME.sub("", text, count=1)
     return rest[0].upper() + rest[1:] if rest != text and rest else text
+
+
+def told_by_client(text: str, *, record: str) -> str:
+    """`text` in the client's voice (in_client_voice) and without the frame of who reported it."""
+    return without_reporting_frame(in_client_voice(text, record=record) or text)

@@ -21,7 +21,7 @@ from django.conf import settings
 from generation.faithfulness import check_sentence, client_names, words
 from generation.stages.common import split_sentences, squash, text_field, tokens_for
 from generation.stages.draft import clean_sentence
-from generation.voice import in_client_voice, without_reporting_frame
+from generation.voice import told_by_client
 from llmops.providers.base import Message
 
 _MIN_WORDS = 3
@@ -269,8 +269,6 @@ def _in_their_own_words(
             own.append(
                 {**sentence, "text": piece, "facts": [fact["id"]], "original": sentence["text"], "flags": [flag]}
             )
-        if own:
-            told.add(fact["id"])
     return own
 
 
@@ -278,7 +276,7 @@ def fact_in_client_voice(fact: dict[str, Any], sources: Sources) -> list[str]:
     """The fact's sentences told by the client, each only if it passes the gate on its own."""
     pieces = []
     for piece in split_sentences(str(fact["text"])):
-        text = clean_sentence(without_reporting_frame(in_client_voice(piece, record=sources.record) or piece))
+        text = clean_sentence(told_by_client(piece, record=sources.record))
         if len(text.split()) >= _MIN_WORDS and not sources.problems(text, [fact["id"]]):
             pieces.append(text)
     return pieces
