@@ -550,6 +550,57 @@ def fact_actor(fact: dict[str, Any], client_tokens: frozenset[str]) -> str:
     return labelled
 
 
+def settled_actor(text: str, labelled: str, passage: str, client: list[str]) -> str:
+    """The actor of an extracted fact, from its own words and its passage's, the model's label only where
+    they say nothing. The 1.5B labels facts from their excerpt's kind rather than their subject: "Client
+    filed for divorce on June 14, 2021" came labelled `police` and "I left on April 23, 2021" `police`, and
+    the gate then removed the client's own acts from her declaration. A fact whose every sentence makes
+    the client its subject (I, she, the client, her names) is hers when, in the passage's sentence closest
+    to it, its verb is the client's act too ("Client left this house on April 23, 2021"); an "I" of the
+    passage (an officer's "I observed") and a group ("they") never make it hers, and "I called 911 because
+    of the screaming" stays the neighbour's when the passage's closest sentence is "a neighbor called 911
+    because of the screaming"."""
+    if labelled == "client" or not passage.strip():
+        return labelled
+    client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
+    sentences = [s for s in _parse(text).sents if s.text.strip()]
+    passage_sentences = [s for s in _parse(_squash(passage)).sents if s.text.strip()]
+    if not sentences or not passage_sentences:
+        return labelled
+    for sentence in sentences:
+        root = sentence.root
+        subject = next((c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+        if subject is None or not (fold(subject.text) in _CLIENT_WORDS or _is_client(subject, client_tokens)):
+            return labelled
+        lemma = _act_lemma(root)
+        terms = set(words(sentence.text)) - _STOP
+        closest = max(passage_sentences, key=lambda s: len(terms & set(words(s.text))))
+        doers = [
+            _whose(doer, "third", client_tokens)
+            for token in closest
+            if lemma and token.is_alpha and token.lemma_.lower() == lemma
+            for verb in [token if lemma != "be" and token.pos_ in ("VERB", "AUX") else _clause_verb(token)]
+            if verb is not None and not any(c.dep_ == "neg" for c in verb.children)  # "client did not call"
+            for doer in [_doer(verb)]
+            if doer is not None and fold(doer.text) != "i"
+        ]
+        if "client" not in doers:
+            return labelled
+    return "client"
+
+
+def _act_lemma(root: Token) -> str:
+    """What a sentence's root says its subject did or is: the verb, or a copula's first attribute."""
+    if root.lemma_.lower() != "be":
+        return root.lemma_.lower() if root.is_alpha else ""
+    attribute = next((c for c in root.children if c.dep_ in ("attr", "acomp")), None)
+    return attribute.lemma_.lower() if attribute is not None and attribute.is_alpha else ""
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
 # "My immigration status is ...": an attribute of the client's own, like "I am ...".
 _OWN_ATTRIBUTES = frozenset("status nationality citizenship country language".split())
 
@@ -597,6 +648,19 @@ def _subject_problems(
     return problems
 
 
+def _we_problems(doc: Doc, facts: list[dict[str, Any]], client: list[str], passages: list[str]) -> list[str]:
+    """ "We opened a joint account" (she and her husband): what "we" did must not be only someone else's
+    act in its facts ("We called 911" beside "a neighbor called 911")."""
+    client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
+    return [
+        problem
+        for token in doc
+        if token.lower_ == "we" and token.dep_ == "nsubj"
+        for head in _predicates(token.head)
+        for problem in _owner_problems(head, facts, passages, client_tokens, subject="We")
+    ]
+
+
 # Who did what a predicate states, in the facts' own words: "Client says he was patient and funny, and
 # that he was kind to her aunt" gives patient, funny and kind to him, whatever the fact's actor label.
 # Light verbs say too little alone to tell whose act it is ("I had to leave" beside "he had a gun").
@@ -613,19 +677,19 @@ _CLIMB = frozenset({"conj", "acomp", "attr", "prep", "pobj", "appos"})
 _RELATIVE = frozenset({"who", "that", "which", "whom"})
 
 
-def _predicate_lemmas(head: Token) -> list[tuple[str, str]]:
+def _predicate_lemmas(head: Token, subject: str = "I") -> list[tuple[str, str]]:
     """(lemma, as the sentence says it) for what "I" is made the subject of at `head`: the verb, or for a
     copula its adjective or noun attributes ("I was patient and funny" gives patient and funny)."""
     if any(c.dep_ == "neg" for c in head.children):
         return []  # "I did not drive": no act given to the client
     if head.lemma_.lower() != "be":
         lemma = head.lemma_.lower()
-        return [] if lemma in _LIGHT_VERBS or not head.is_alpha else [(lemma, f"I {head.text}")]
+        return [] if lemma in _LIGHT_VERBS or not head.is_alpha else [(lemma, f"{subject} {head.text}")]
     found = []
     for attribute in (c for c in head.children if c.dep_ in ("attr", "acomp")):
         for part in [attribute, *(c for c in attribute.conjuncts if c.i > attribute.i)]:
             if part.pos_ in ("ADJ", "NOUN") and part.is_alpha:
-                found.append((part.lemma_.lower(), f"I {head.text} {part.text}"))
+                found.append((part.lemma_.lower(), f"{subject} {head.text} {part.text}"))
     return found
 
 
@@ -704,14 +768,14 @@ def _said(verb: Token, doer: Token) -> str:
 
 
 def _owner_problems(
-    head: Token, facts: list[dict[str, Any]], passages: list[str], client_tokens: frozenset[str]
+    head: Token, facts: list[dict[str, Any]], passages: list[str], client_tokens: frozenset[str], subject: str = "I"
 ) -> list[str]:
     """ "I drove her to Mount Lemmon" when its facts say "he drove her to Mount Lemmon": an act or a quality
     the facts (and passages) state only of someone else is not the client's, whatever the fact's actor
     label. When the word is not in them at all (a paraphrase), the other checks decide."""
     problems = []
     texts = [_text(f) for f in facts] + passages
-    for lemma, said in _predicate_lemmas(head):
+    for lemma, said in _predicate_lemmas(head, subject):
         verdicts: list[tuple[str, str]] = []  # (whose, the fact's words)
         for n, text in enumerate(texts):
             doc = _parse(text)
@@ -721,8 +785,8 @@ def _owner_problems(
                 if token.lemma_.lower() != lemma or not token.is_alpha:
                     continue
                 verb = token if token.pos_ in ("VERB", "AUX") and lemma != "be" else _clause_verb(token)
-                if verb is None:
-                    continue
+                if verb is None or any(c.dep_ == "neg" for c in verb.children):
+                    continue  # "(client did not call)" gives her no call
                 doer = _doer(verb)
                 if doer is None:
                     verdicts.append(("either", ""))
@@ -1012,6 +1076,7 @@ def _third_person_victim(text: str, fact_texts: list[str]) -> str | None:
 # --- the checks -------------------------------------------------------------------------------------
 
 _FIRST_PERSON = re.compile(r"\bI\b|\b(?:[Mm]y|[Mm]e|[Mm]ine|[Mm]yself)\b")
+_WE = re.compile(r"\b[Ww]e\b")
 
 
 def _entity_problems(text: str, doc: Doc, sources: list[str]) -> list[str]:
@@ -1161,6 +1226,8 @@ def check_sentence(
     problems += _entity_problems(narrative, doc, sources)
     problems += _claim_problems(doc, facts, sources)
     problems += _reversal_problems(text, fact_texts + [p for p in passages if p])
+    if _WE.search(text):
+        problems += _we_problems(doc, facts, client, [p for p in passages if p])
     if _FIRST_PERSON.search(text):
         problems += _identity_problems(narrative, doc, client, facts)
         problems += _subject_problems(doc, facts, client, record, [p for p in passages if p])

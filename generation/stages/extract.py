@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from generation.declarations import SectionSpec
-from generation.faithfulness import check_fact
+from generation.faithfulness import check_fact, client_names, settled_actor
 from generation.stages.common import (
     content_terms,
     excerpt_lines,
@@ -90,6 +90,7 @@ def parse(
     facts: list[dict[str, Any]] = []
     missing: list[str] = []
     seen: set[str] = set()
+    client = client_names(record)
     for need, item in candidates:
         fact = _backed_fact(item, by_n, record)
         if fact is None:
@@ -105,7 +106,7 @@ def parse(
                 "id": f"F{len(facts) + 1}",
                 "n": source["n"],
                 "need": need,
-                "actor": actor_of(item),
+                "actor": settled_actor(text, actor_of(item), source["text"], client),
                 "source": "evidence",
                 "text": text,
                 "chunk_id": source.get("chunk_id"),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from generation.faithfulness import check_fact, check_sentence, client_names, find_dates
+from generation.faithfulness import check_fact, check_sentence, client_names, find_dates, settled_actor
 
 RECORD = (
     "Client: Maria Elena Ramírez López (aliases: Maria Lopez, Elena Ramirez); born April 12, 1990; "
@@ -258,9 +258,9 @@ HER_BIRTH = record_fact(2, "client", "I was born on March 14, 1991.")
 HER_COUNTRY = record_fact(3, "client", "I am from Bolivia and a citizen of Bolivia.")
 HIS_NAME = record_fact(4, "abuser", "My abuser is Richard Allen Kessler.")
 HIS_BIRTH = record_fact(5, "abuser", "Richard Allen Kessler was born on August 22, 1984 in Tucson, Arizona.")
-HIS_STATUS = record_fact(6, "abuser", "Richard Allen Kessler's immigration status is U.S. citizen.")
+HIS_STATUS = record_fact(6, "abuser", "The immigration status of my abuser, Richard Allen Kessler, is U.S. citizen.")
 CHILD_NAME = record_fact(7, "child", "My child is Sofía Kessler Torres.")
-CHILD_BIRTH = record_fact(8, "child", "Sofía Kessler Torres was born on November 5, 2018.")
+CHILD_BIRTH = record_fact(8, "child", "My child, Sofía Kessler Torres, was born on November 5, 2018.")
 HIS_CERTIFICATE = "Certificate of Birth. Richard Allen Kessler. Date of birth: August 22, 1984. Place: Tucson, Arizona."
 LEASE = (
     "Residential lease. Tenants: Ana Lucia Torres Villanueva and Richard Kessler, 2245 East Calle Lucero, Tucson, "
@@ -499,3 +499,52 @@ def test_an_i_copied_from_a_letter_about_the_client_is_its_authors() -> None:
     assert not any(
         "passage's author" in p for p in check_sentence(told, facts=[attended], passages=[letter], record=RECORD)
     )
+
+
+# --- the actor of an extracted fact, settled from its words and its passage's ------------------------------
+
+BENCH_INTAKE = (
+    "On April 17, 2021 a neighbor called 911 because of the screaming (client did not call). Police came; Richard "
+    "did the talking. She called 911 from the bathroom. He was arrested. Client left this house on April 23, 2021 "
+    "and has not returned. Client states Richard is a U.S. citizen. Client filed for divorce on June 14, 2021."
+)
+BENCH_POLICE = (
+    "I made contact with the victim in the bathroom. She was crying and holding her left wrist, which was swollen. "
+    "I observed red marks on both sides of her neck and a scratch below her left ear."
+)
+
+
+def test_a_fact_is_the_clients_when_it_and_its_passage_both_make_her_its_subject() -> None:
+    # The 1.5B labelled these by their excerpt's kind (the bench case): the gate then removed her own acts.
+    client = client_names(TORRES_RECORD)
+    assert settled_actor("Client filed for divorce on June 14, 2021.", "police", BENCH_INTAKE, client) == "client"
+    assert settled_actor("I left on April 23, 2021.", "police", BENCH_INTAKE, client) == "client"
+    crying = "The victim was crying and holding her left wrist, which was swollen."
+    assert settled_actor(crying, "child", BENCH_POLICE, client) == "client"
+    # An officer's "I" in the passage never makes a fact hers, nor the neighbour's call, nor his status.
+    assert settled_actor("I observed red marks on both sides of her neck.", "police", BENCH_POLICE, client) == "police"
+    assert settled_actor("I called 911 because of the screaming.", "witness", BENCH_INTAKE, client) == "witness"
+    assert settled_actor("I am a U.S. citizen.", "abuser", BENCH_INTAKE, client) == "abuser"
+    # A fact about someone else keeps its label; so does one whose passage does not say it (a paraphrase).
+    assert settled_actor("Richard did the talking.", "abuser", BENCH_INTAKE, client) == "abuser"
+    assert settled_actor("I moved out in the spring.", "police", BENCH_INTAKE, client) == "police"
+    # Every sentence of the fact must be hers: one of his in it keeps the label.
+    both = "Client left this house on April 23, 2021. I am a U.S. citizen."
+    assert settled_actor(both, "abuser", BENCH_INTAKE, client) == "abuser"
+
+
+def test_what_we_did_must_be_what_the_facts_say_she_and_he_or_they_did() -> None:
+    account = fact("In September 2015 they opened a joint checking account at Sonoran Federal Credit Union", "client")
+    passage = "In September 2015 they opened a joint checking account at Sonoran Federal Credit Union."
+    assert (
+        check_torres(
+            "In September 2015 we opened a joint checking account at Sonoran Federal Credit Union.",
+            account,
+            passages=(passage,),
+        )
+        == []
+    )
+    neighbour = fact("On April 17, 2021 a neighbor called 911 because of the screaming.", "witness")
+    called = "On April 17, 2021 a neighbor called 911 because of the screaming (client did not call). Police came."
+    problems = check_torres("On April 17, 2021 we called 911.", neighbour, passages=(called,))
+    assert any(p.startswith('it says "We called", but its facts say someone else did') for p in problems), problems
