@@ -2,10 +2,11 @@
 aliases, birth dates, A-numbers, country, language, status), in the same shape as the facts the extract
 stage finds in the documents, so a section can state and cite them ("Case record") like any other.
 
-A record fact is a short sentence. The client's own fields are written in her voice ("I was born on
-April 12, 1990."), another party's of that party by name ("Daniel Hayes's immigration status is U.S.
-citizen."): a drafting model copies a fact's wording, and a small one copied "The client was born on ..."
-as it stood (Qwen2.5-Coder-0.5B, the demo case), so the only "I" a record fact offers is the client's.
+A record fact is a short sentence, in the client's voice: her own fields as hers ("I was born on
+April 12, 1990."), another party's as that of her abuser or child, by name ("The immigration status of
+my abuser, Daniel Hayes, is U.S. citizen."). A drafting model copies a fact's wording, and a small one
+copied "The client was born on ..." as it stood (Qwen2.5-Coder-0.5B, the demo case), so the only "I" a
+record fact offers is the client's, and the draft speaks of the others as hers to tell of.
 Dates are written as "April 12, 1990", the form a model copies best. A-numbers are facts of the record,
 never narrative: the faithfulness gate looks names and numbers up in record_text, but no section is given
 an A-number to draft from.
@@ -67,8 +68,9 @@ def _values(party: Party) -> dict[str, str]:
 
 
 def _sentence(party: Party, field: str, value: str) -> str:
-    """The field as a short sentence: the client's own in her voice ("I was born on ..."), another party's
-    said of that party by name ("Daniel Hayes's immigration status is U.S. citizen.")."""
+    """The field as a short sentence in the client's voice: her own ("I was born on ..."), another party's
+    as that of her abuser or child, by name ("My child, Sofía, was born on ..."); an "other" party's by
+    name alone, since the record does not say who they are to her."""
     if party.role == PartyRole.CLIENT:
         return {
             "name": f"My full name is {value}.",
@@ -79,17 +81,23 @@ def _sentence(party: Party, field: str, value: str) -> str:
             "immigration_status": f"My immigration status is {value}.",
             "a_number": f"My A-number is {value}.",
         }[field]
-    who = party.name.strip() or f"The {party.get_role_display().lower()}"
     role = str(party.role)  # "abuser", "trafficker", "child" (an "other" party is only named)
-    return {
+    name = party.name.strip()
+    if party.role == PartyRole.OTHER:
+        who = name or "The other party"
+    else:
+        # Told by the client, whose the party is: "My child, Sofía, was born on ...", not a stranger's line.
+        who = f"my {role}, {name}," if name else f"my {role}"
+    sentence = {
         "name": f"My {role} is {value}." if party.role != PartyRole.OTHER else f"{value} is in the case.",
         "aliases": f"{who} is also known as {value}.",
         "birth_date": f"{who} was born on {value}.",
         "country": f"{who} is from {value}.",
-        "language": f"{who}'s language is {value}.",
-        "immigration_status": f"{who}'s immigration status is {value}.",
-        "a_number": f"{who}'s A-number is {value}.",
+        "language": f"The language of {who} is {value}.",
+        "immigration_status": f"The immigration status of {who} is {value}.",
+        "a_number": f"The A-number of {who} is {value}.",
     }[field]
+    return sentence[0].upper() + sentence[1:]
 
 
 def record_facts(case: Case) -> list[dict[str, Any]]:

@@ -45,15 +45,22 @@ def test_every_recorded_field_is_a_fact_about_the_party_it_describes(vawa_case: 
         ("R5", "client.language", "client", "My language is Spanish."),
         ("R6", "client.a_number", "client", "My A-number is A201555013."),
         ("R7", "abuser.name", "abuser", "My abuser is Daniel Robert Hayes."),
-        ("R8", "abuser.aliases", "abuser", "Daniel Robert Hayes is also known as Danny Hayes."),
-        ("R9", "abuser.immigration_status", "abuser", "Daniel Robert Hayes's immigration status is U.S. citizen."),
+        ("R8", "abuser.aliases", "abuser", "My abuser, Daniel Robert Hayes, is also known as Danny Hayes."),
+        (
+            "R9",
+            "abuser.immigration_status",
+            "abuser",
+            "The immigration status of my abuser, Daniel Robert Hayes, is U.S. citizen.",
+        ),
         ("R10", "child.name", "child", "My child is Sofia Hayes Ramirez."),
-        ("R11", "child.birth_date", "child", "Sofia Hayes Ramirez was born on June 10, 2017."),
+        ("R11", "child.birth_date", "child", "My child, Sofia Hayes Ramirez, was born on June 10, 2017."),
     ]
-    # Only the client's own fields are in her voice. Another party is named as her abuser or child; the rest
-    # of what is recorded of them is said of them by name, never as "I": the abuser's status stays his.
-    others = [f for f in facts if f["actor"] != "client" and not f["field"].endswith(".name")]
-    assert others and not any(re.search(r"\b(I|my|me)\b", f["text"], re.I) for f in others)
+    # Every fact is in the client's voice, but only her own fields make her their subject. Another party is
+    # her abuser or child, by name; what is recorded of them is said of them, never as "I": the abuser's
+    # status stays his.
+    others = [f for f in facts if f["actor"] != "client"]
+    assert others and not any(re.search(r"\b(I|me)\b|^My (?!abuser|child)", f["text"]) for f in others)
+    assert all(re.search(r"\bmy (abuser|child)\b", f["text"], re.I) for f in others)
     assert {(f["n"], f["source"], f["chunk_id"], f["document_id"], f["page"], f["document_name"]) for f in facts} == {
         (0, "record", None, None, None, "Case record")
     }
