@@ -19,7 +19,8 @@ from generation.faithfulness import client_names, fold, nlp, words
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Token
 
-_FIRST_PERSON = re.compile(r"\b(I|my|me|mine|myself|we|our|us)\b", re.IGNORECASE)
+# "I-130" is a form, not the client: a rewrite that kept "told client ... (I-130) for her" passed as hers.
+FIRST_PERSON = re.compile(r"\b(I(?!-\d)|my|me|mine|myself|we|our|us)\b", re.IGNORECASE)
 _CLIENT_NOUNS = frozenset({"client", "petitioner", "declarant", "applicant", "complainant", "victim"})
 _TITLES = frozenset({"ms", "mrs", "miss", "senora", "sra"})
 # Words for someone a "she" or "her" could just as well mean: then the pronouns are not touched.
@@ -47,7 +48,7 @@ def abuser_names(record: str) -> list[str]:
 def in_client_voice(text: str, *, record: str) -> str | None:
     """`text` told by the client, or None when there is nothing certain to change (it already speaks in
     the first person, it does not speak of the client, or a "she" could mean someone else)."""
-    if _FIRST_PERSON.search(text):
+    if FIRST_PERSON.search(text):
         return None
     client = {w for name in client_names(record) for w in words(name)}
     abuser = {w for name in abuser_names(record) for w in words(name)}
@@ -163,16 +164,30 @@ def _agree(verb: Token, changes: dict[int, str]) -> None:
 # "Client says she married him because she loved him" is the paralegal's frame around the client's words;
 # told by her, "I say I married him because I loved him" keeps the frame and reads as a report of a report.
 _REPORTING_FRAME = re.compile(
-    r"^I (?:say|said|state|stated|explain|explained|recall|recalled)(?: that)?,? "
+    r"^I (?:say|said|state|stated|report|explain|explained|recall|recalled)(?: that)?,? "
     r"(?=(?:I|he|she|they|we|it|my|his|her|our|their|[A-Z][a-z\u00C0-\u024F]+)\b)"
 )
 
 
+# A therapist's or paralegal's present "she reports nightmares" is what the client has, told by her.
+_REPORTS = re.compile(r"^I report (?!that\b|to\b|it\b|him\b|her\b|them\b|this\b)")
+# The frame's second half: "Client says he was patient, and that he was kind" → "..., and he was kind";
+# "... evenings and says she wants to" → "... and I want to".
+_JOINED_FRAME = re.compile(r"\b(and|but) (?:that|(?:say|said|state|stated)(?: that)?) (?=(?:I|he|she|they|we)\b)")
+
+
 def without_reporting_frame(text: str) -> str:
     """The client's words without the frame of who reported them ("I stated Richard is a U.S. citizen" →
-    "Richard is a U.S. citizen"), when what follows the frame is a clause of its own."""
-    rest = _REPORTING_FRAME.sub("", text, count=1)
-    return rest[0].upper() + rest[1:] if rest != text and rest else text
+    "Richard is a U.S. citizen"; "I report nightmares" → "I have nightmares"), when what follows the frame
+    is a clause of its own."""
+    rest = _REPORTS.sub("I have ", _REPORTING_FRAME.sub("", text, count=1), count=1)
+    if rest == text:
+        # Only a sentence whose own frame was dropped, or that reports the client's words mid-way, loses
+        # its "and that": "I left and that was the end" is hers.
+        if not re.search(r"\band (?:say|said|state|stated)(?: that)? I\b", text):
+            return text
+    rest = _JOINED_FRAME.sub(r"\1 ", rest)
+    return rest[0].upper() + rest[1:] if rest else text
 
 
 def told_by_client(text: str, *, record: str) -> str:

@@ -21,7 +21,7 @@ from django.conf import settings
 from generation.faithfulness import check_sentence, client_names, words
 from generation.stages.common import split_sentences, squash, text_field, tokens_for
 from generation.stages.draft import clean_sentence
-from generation.voice import told_by_client
+from generation.voice import FIRST_PERSON, told_by_client
 from llmops.providers.base import Message
 
 _MIN_WORDS = 3
@@ -38,8 +38,6 @@ class Candidate:
         return tuple(dict.fromkeys(self.judged + self.checked))
 
 
-# "I-130" is a form, not the client: a rewrite that kept "told client ... (I-130) for her" passed as hers.
-_FIRST_PERSON = re.compile(r"\b(I(?!-\d)|my|me|mine|myself|we|our|us)\b", re.IGNORECASE)
 _SHE = re.compile(r"\b(she|her|hers|herself)\b", re.IGNORECASE)
 _CLIENT_WORDS = re.compile(
     r"\b(?:the )?(?:client|victim|petitioner|applicant|complainant|declarant|survivor|patient)\b", re.IGNORECASE
@@ -52,7 +50,7 @@ def voice_problem(text: str, client: list[str] | tuple[str, ...] = ()) -> str | 
     another woman may be meant). A sentence about someone else is hers to tell as it stands ("He was
     arrested.", "Sofía attends the Head Start preschool program."): asked to put an "I" in it, the 1.5B
     wrote "I was arrested." and "I attend the Head Start preschool program."."""
-    if _FIRST_PERSON.search(text):
+    if FIRST_PERSON.search(text):
         return None
     if _SHE.search(text) or _CLIENT_WORDS.search(text) or _names_client(text, client):
         return "it is not in the client's first-person voice"

@@ -72,6 +72,18 @@ def test_the_abusers_names_come_from_the_record() -> None:
         ("I explained that he took my passport.", "He took my passport."),
         ("I said no.", "I said no."),  # no clause of its own follows: the words are hers
         ("I reported the assault to Deputy Saenz.", "I reported the assault to Deputy Saenz."),  # an act, not a frame
+        # The bench case's intake and therapist's letter, told by the client.
+        ("I report nightmares several nights a week.", "I have nightmares several nights a week."),
+        ("I report that he hit me.", "He hit me."),
+        (
+            "I say he was patient and funny, and that he was kind to my aunt.",
+            "He was patient and funny, and he was kind to my aunt.",
+        ),
+        (
+            "I take English classes on Tuesday evenings and say I want to become a bookkeeper again.",
+            "I take English classes on Tuesday evenings and I want to become a bookkeeper again.",
+        ),
+        ("I left and that was the end of it.", "I left and that was the end of it."),
     ],
 )
 def test_the_frame_of_who_reported_the_clients_words_is_dropped(written: str, told: str) -> None:
