@@ -20,7 +20,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from casework.models import Case, DocumentStatus
+from casework.models import Case, DocumentStatus, PartyRole
 from casework.search import search_case
 from generation import declarations
 from generation.flags import OpenSentence, is_open, open_flags, refusal, resolve
@@ -219,6 +219,12 @@ class _RunContext:
         self.client_name = client.name if client else "the declarant"
 
     @cached_property
+    def partner_name(self) -> str:
+        """The abuser of a VAWA case, her spouse: what the two did together the client tells as "we"."""
+        spouse = self.run.case.parties.filter(role=PartyRole.ABUSER).order_by("id").first()
+        return spouse.name.strip() if spouse else ""
+
+    @cached_property
     def record(self) -> list[dict[str, Any]]:
         """The case record's facts (generation.record), read once per advance and only when asked for."""
         return record_facts(self.run.case)
@@ -384,7 +390,9 @@ def _end_extract(context: _RunContext, section: RunSection, steps: list[SectionS
 
 def _begin_draft(context: _RunContext, section: RunSection) -> bool:
     spec = spec_of(context.run, section.key)
-    messages = draft.build_messages(client_name=context.client_name, section=spec, facts=section.facts)
+    messages = draft.build_messages(
+        client_name=context.client_name, section=spec, facts=section.facts, partner=context.partner_name
+    )
     return _request(
         context, section, Stage.DRAFT, messages, draft.schema(section.facts), draft.max_tokens(section.facts)
     )

@@ -68,11 +68,17 @@ def fact_lines(facts: list[dict[str, Any]]) -> str:
     return "\n".join(f"[{f['id']}] {f['text']}" for f in facts)
 
 
-def build_messages(*, client_name: str, section: SectionSpec, facts: list[dict[str, Any]]) -> list[Message]:
+def build_messages(
+    *, client_name: str, section: SectionSpec, facts: list[dict[str, Any]], partner: str = ""
+) -> list[Message]:
+    """`partner` is the abuser of a VAWA case, the spouse: what the two did or had together ("They opened a
+    joint account", "Their daughter") she tells as "we" and "our"."""
+    together = f'; "we" and "our" for {client_name} and {partner} together' if partner else ""
     instructions = (
-        f'Write the section "{section.heading}" of the sworn declaration of {client_name}: one plain sentence '
-        "for each fact above, in the fact's own words, with its dates, places and names, and never changing who "
-        "did what. Each sentence lists the facts it states."
+        f'Write the section "{section.heading}" of the sworn declaration of {client_name}, in the first person '
+        f'as {client_name} ("I", "me", "my"{together}): one plain sentence for each fact above, in the fact\'s '
+        "own words, with its dates, places and names, and never changing who did what. Each sentence lists the "
+        "facts it states."
     )
     return [
         Message(role="system", content=f"Facts:\n{fact_lines(facts)}"),
