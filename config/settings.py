@@ -334,8 +334,10 @@ AFFIANT_DRAFT_SECTIONS = env_list("AFFIANT_DRAFT_SECTIONS", [])
 # call's output tokens, so a structured answer always ends before the token limit.
 AFFIANT_FACT_MAX_CHARS = env_int("AFFIANT_FACT_MAX_CHARS", 160)
 AFFIANT_SENTENCE_MAX_CHARS = env_int("AFFIANT_SENTENCE_MAX_CHARS", 220)
-# One judge per route (at least one; three by default): point them at different models in the YAML.
-AFFIANT_JUDGE_ROUTES = env_list("AFFIANT_JUDGE_ROUTES", ["judge_a", "judge_b", "judge_c"])
+# One judge per route (at least one; two by default, on two different models in the YAML). A third judge on
+# weights the other two already use says what one of them says: on two CPU cores it cost 14 calls (75 s)
+# of the quality bench's run for no new verdict. A GPU box adds `judge_c` here and in the YAML.
+AFFIANT_JUDGE_ROUTES = env_list("AFFIANT_JUDGE_ROUTES", ["judge_a", "judge_b"])
 AFFIANT_EVIDENCE_PASSAGES = env_int("AFFIANT_EVIDENCE_PASSAGES", 4)
 # Passages scoring below this (0..1, cosine similarity) are not evidence for a section. Kept low: a
 # passage that does not answer the section yields no backed fact at the extract stage anyway.

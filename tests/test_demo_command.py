@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from config.stack import port_open
 from generation.declarations import VAWA
@@ -53,7 +54,7 @@ def test_demo_headless_starts_what_it_needs_drafts_and_stops_it_all(tmp_path: Pa
         "run", "status", "sections", "sentences", "cited_sentences", "flagged_sentences", "missing_facts",
         "judges", "bertscore_f1_mean", "words", "llm_calls", "hangs", "seconds",
     }  # fmt: skip
-    assert summary["status"] == "completed" and summary["judges"] == 3
+    assert summary["status"] == "completed" and summary["judges"] == len(settings.AFFIANT_JUDGE_ROUTES)
     assert summary["sections"] >= 1 and summary["cited_sentences"] >= 1 and summary["llm_calls"] >= 5
     assert 0 < summary["bertscore_f1_mean"] <= 1
 
@@ -71,7 +72,8 @@ def test_demo_headless_starts_what_it_needs_drafts_and_stops_it_all(tmp_path: Pa
             if sentence["facts"]:
                 assert sentence["bertscore"] is not None, (key, sentence)
         if text:
-            assert len(judgement["judges"]) == 3 and judgement["criteria"], key  # judge scores stored
+            judges = len(settings.AFFIANT_JUDGE_ROUTES)
+            assert len(judgement["judges"]) == judges and judgement["criteria"], key  # judge scores stored
     # It used the embedded Redis and SQLite under its var dir, and left nothing running.
     assert (tmp_path / "affiant.sqlite3").exists() and (tmp_path / "redis").is_dir()
     assert not port_open("127.0.0.1", REDIS_PORT) and not port_open("127.0.0.1", CONTROL_PORT)

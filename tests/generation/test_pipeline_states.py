@@ -86,6 +86,7 @@ def case(firm_people: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr("generation.pipeline._advance_on_commit", lambda run_id: None)
     monkeypatch.setattr("generation.tasks.score_section_task.delay", lambda **kwargs: None)
     settings.AFFIANT_DRAFT_SECTIONS = ["introduction", "how_we_met"]
+    settings.AFFIANT_JUDGE_ROUTES = ["judge_a", "judge_b", "judge_c"]  # three judges that can disagree
     load_catalog(settings.LLMOPS_CONFIG)
     case = firm_people["case"]
     case.parties.filter(role=PartyRole.CLIENT).update(name="Maria Elena Ramirez Lopez")  # her record: a name
