@@ -341,6 +341,11 @@ def measure(sections: list[dict[str, Any]], gold: list[dict[str, Any]], sources:
                 "sentences": rows,
                 "note": section.get("note", ""),
                 "missing": section.get("missing", []),
+                # What the draft was written from, to tell a fact never found from one the gate removed.
+                "facts": [
+                    {k: f.get(k) for k in ("id", "need", "actor", "text", "document_name")}
+                    for f in section.get("facts") or []
+                ],
             }
         )
     gold_detail = []
@@ -546,7 +551,7 @@ def report(run: Any, run_summary: dict[str, Any], *, ingest: dict[str, Any] | No
     sources = Sources.of(
         [page.text for document in case.documents.all() for page in document.pages.all()] + record_texts(case)
     )
-    fields = ("key", "heading", "text", "sentences", "note", "missing")
+    fields = ("key", "heading", "text", "sentences", "note", "missing", "facts")
     drafted = DraftSection.objects.filter(version__run=run, version__number=1).order_by("order")
     sections = [{f: getattr(s, f) for f in fields} for s in drafted]
     measured = measure(sections, load_gold(), sources)
