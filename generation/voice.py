@@ -190,6 +190,85 @@ def without_reporting_frame(text: str) -> str:
     return rest[0].upper() + rest[1:] if rest else text
 
 
+# Her family, as a police report or an intake note names them without a possessive ("husband was arrested
+# per EMS", "a dinner at aunt Rosa's house"): told by her, they are "my husband", "my aunt Rosa".
+_KIN = frozenset(
+    """husband wife spouse daughter son aunt uncle mother father sister brother cousin grandmother grandfather
+    niece nephew parents""".split()
+)
+# What may stand before a kin word and leave it bare: anything else ("the", "his", "a", "Richard's",
+# "younger", "two") already says whose, or which, it is.
+_BARE_BEFORE = frozenset({"ADP", "VERB", "AUX", "CCONJ", "SCONJ", "PUNCT"})
+
+
+def with_her_kin(text: str) -> str:
+    """`text` with her family's bare kin words made hers: "Husband was arrested" → "My husband was
+    arrested", "at aunt Rosa's house" → "at my aunt Rosa's house". A kin word with a determiner, a
+    possessive or a modifier before it is left as it is."""
+    if not any(w in _KIN for w in re.findall(r"[a-z]+", text.lower())):
+        return text
+    doc = nlp()(text)
+    inserts = []
+    for token in doc:
+        if token.lower_ not in _KIN or token.pos_ not in ("NOUN", "PROPN"):
+            continue
+        before = doc[token.i - 1] if token.i > 0 else None
+        if before is not None and (before.pos_ not in _BARE_BEFORE or before.tag_ == "POS" or before.text in "-/"):
+            continue
+        if any(c.dep_ in ("det", "poss", "nummod", "amod") and c.i < token.i for c in token.children):
+            continue
+        inserts.append(token.idx)
+    told = text
+    for start in reversed(inserts):
+        word = "My " if start == 0 else "my "
+        rest = told[start:]
+        told = told[:start] + word + (rest[0].lower() + rest[1:] if start == 0 else rest)
+    return told
+
+
+# What only a couple does or has together: an intake note's "they" in such a sentence is the client and
+# her spouse ("In July 2015 they moved into an apartment together"), and "their daughter" is theirs.
+_TOGETHER = re.compile(r"\b(together|joint|jointly|both of them|as a couple|married couple)\b", re.I)
+_THEIR_CHILD = re.compile(r"\b([Tt])heir (daughters?|sons?|child|children|baby)\b")
+_COUPLE = {"they": "we", "them": "us", "their": "our", "theirs": "ours", "themselves": "ourselves"}
+_SPOUSE_LINE = re.compile(r"^\s*abuser\s*:", re.I | re.M)
+
+
+def as_a_couple(text: str, *, record: str) -> str:
+    """A sentence in the third person about what the client and her spouse (the abuser of a VAWA case,
+    whom the record names) did or had together, told as "we" and "our": "In July 2015 they moved into an
+    apartment together" → "In July 2015 we moved into an apartment together", "Their daughter, Sofía, was
+    born ..." → "Our daughter, Sofía, was born ...". Asked for "we" in its prompt, the 1.5B still copied
+    "they"; a "they" that could be anyone else (no word says together) is left alone."""
+    if FIRST_PERSON.search(text) or not _SPOUSE_LINE.search(record):
+        return text
+    told = _THEIR_CHILD.sub(lambda m: ("O" if m.group(1) == "T" else "o") + "ur " + m.group(2), text)
+    if not _TOGETHER.search(text):
+        return told
+
+    def swap(match: re.Match[str]) -> str:
+        word = _COUPLE[match.group(0).lower()]
+        return word.capitalize() if match.group(0)[0].isupper() else word
+
+    return re.sub(r"\b(?:they|them|their|theirs|themselves)\b", swap, told, flags=re.I)
+
+
+# An intake note's shorthand "No arrests, no criminal record, in any country." is the client's to say.
+_NONE_HELD = re.compile(r"^No (?=[a-z])")
+
+
+def with_her_none(text: str) -> str:
+    """A verbless "No arrests, no criminal record." told by her: "I have no arrests, no criminal record."."""
+    if not _NONE_HELD.match(text) or FIRST_PERSON.search(text):
+        return text
+    if any(token.pos_ in ("VERB", "AUX") for token in nlp()(text)):
+        return text  # "No one called the police" is a sentence of its own
+    return "I have no " + text[3:]
+
+
 def told_by_client(text: str, *, record: str) -> str:
-    """`text` in the client's voice (in_client_voice) and without the frame of who reported it."""
-    return without_reporting_frame(in_client_voice(text, record=record) or text)
+    """`text` in the client's voice (in_client_voice), without the frame of who reported it, with her
+    family as hers (with_her_kin), what she and her spouse did together as "we" (as_a_couple), and her
+    "No arrests" as "I have no arrests" (with_her_none)."""
+    told = without_reporting_frame(in_client_voice(text, record=record) or text)
+    return with_her_none(as_a_couple(with_her_kin(told), record=record))

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from generation.voice import abuser_names, in_client_voice, without_reporting_frame
+from generation.voice import (
+    abuser_names,
+    as_a_couple,
+    in_client_voice,
+    with_her_kin,
+    with_her_none,
+    without_reporting_frame,
+)
 
 RECORD = (
     "Client: Ana Lucía Torres Villanueva (also known as Ana Torres, Ana Lucia Torres). Born: March 14, 1991. "
@@ -88,3 +95,75 @@ def test_the_abusers_names_come_from_the_record() -> None:
 )
 def test_the_frame_of_who_reported_the_clients_words_is_dropped(written: str, told: str) -> None:
     assert without_reporting_frame(written) == told
+
+
+@pytest.mark.parametrize(
+    ("written", "told"),
+    [
+        (
+            "Police were present at the home; husband was arrested per EMS.",
+            "Police were present at the home; my husband was arrested per EMS.",
+        ),
+        (
+            "Afterward the family celebrated with a dinner at aunt Rosa's house.",
+            "Afterward the family celebrated with a dinner at my aunt Rosa's house.",
+        ),
+        ("Husband took her paychecks.", "My husband took her paychecks."),
+        ("I stayed with aunt Rosa after the visa expired.", "I stayed with my aunt Rosa after the visa expired."),
+    ],
+)
+def test_her_family_named_bare_is_hers(written: str, told: str) -> None:
+    assert with_her_kin(written) == told
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "The neighbor's son called 911.",
+        "He called his mother from the truck.",
+        "I have two younger brothers, Mateo and Diego.",
+        "Her father drove a city bus.",
+        "The husband of the neighbor saw it.",
+        "A cousin came to the wedding.",
+    ],
+)
+def test_family_that_already_says_whose_is_left_alone(written: str) -> None:
+    assert with_her_kin(written) == written
+
+
+@pytest.mark.parametrize(
+    ("written", "told"),
+    [
+        ("In July 2015 they moved into an apartment together.", "In July 2015 we moved into an apartment together."),
+        (
+            "In September 2015 they opened a joint checking account at Sonoran Federal Credit Union.",
+            "In September 2015 we opened a joint checking account at Sonoran Federal Credit Union.",
+        ),
+        (
+            "Their daughter, Sofía Kessler Torres, was born on November 5, 2018.",
+            "Our daughter, Sofía Kessler Torres, was born on November 5, 2018.",
+        ),
+        # A "they" that no word says is the couple may be anyone: the witnesses, the police.
+        ("They signed as witnesses.", "They signed as witnesses."),
+        ("I opened a joint account with him.", "I opened a joint account with him."),
+    ],
+)
+def test_what_she_and_her_spouse_did_together_is_ours(written: str, told: str) -> None:
+    assert as_a_couple(written, record=RECORD) == told
+
+
+def test_a_they_is_no_couple_without_a_spouse_in_the_record() -> None:
+    record = "Client: Ana Lucía Torres Villanueva.\nTrafficker: Carlos Mena."
+    assert as_a_couple("They lived together in a trailer.", record=record) == "They lived together in a trailer."
+
+
+@pytest.mark.parametrize(
+    ("written", "told"),
+    [
+        ("No arrests, no criminal record, in any country.", "I have no arrests, no criminal record, in any country."),
+        ("No one called the police.", "No one called the police."),
+        ("Nothing was filed.", "Nothing was filed."),
+    ],
+)
+def test_her_shorthand_none_is_hers(written: str, told: str) -> None:
+    assert with_her_none(written) == told
