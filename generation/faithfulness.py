@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from spacy.language import Language
-    from spacy.tokens import Doc, Token
+    from spacy.tokens import Doc, Span, Token
 
 # --- the spaCy model --------------------------------------------------------------------------------
 
@@ -560,33 +560,51 @@ def settled_actor(text: str, labelled: str, passage: str, client: list[str]) -> 
     passage (an officer's "I observed") and a group ("they") never make it hers, and "I called 911 because
     of the screaming" stays the neighbour's when the passage's closest sentence is "a neighbor called 911
     because of the screaming"."""
+    pieces = settled_pieces(text, labelled, passage, client)
+    return "client" if pieces and all(actor == "client" for _, actor in pieces) else labelled
+
+
+def settled_pieces(text: str, labelled: str, passage: str, client: list[str]) -> list[tuple[str, str]]:
+    """The fact's sentences with the actor each settles to (settled_actor), sentences in a row with the same
+    actor joined: "The victim was crying and holding her left wrist. I observed red marks on her neck."
+    (labelled `child`) is the client's first and the officer's then, two facts of one passage."""
     if labelled == "client" or not passage.strip():
-        return labelled
+        return [(text, labelled)]
     client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
     sentences = [s for s in _parse(text).sents if s.text.strip()]
     passage_sentences = [s for s in _parse(_squash(passage)).sents if s.text.strip()]
     if not sentences or not passage_sentences:
-        return labelled
+        return [(text, labelled)]
+    pieces: list[tuple[str, str]] = []
     for sentence in sentences:
-        root = sentence.root
-        subject = next((c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")), None)
-        if subject is None or not (fold(subject.text) in _CLIENT_WORDS or _is_client(subject, client_tokens)):
-            return labelled
-        lemma = _act_lemma(root)
-        terms = set(words(sentence.text)) - _STOP
-        closest = max(passage_sentences, key=lambda s: len(terms & set(words(s.text))))
-        doers = [
-            _whose(doer, "third", client_tokens)
-            for token in closest
-            if lemma and token.is_alpha and token.lemma_.lower() == lemma
-            for verb in [token if lemma != "be" and token.pos_ in ("VERB", "AUX") else _clause_verb(token)]
-            if verb is not None and not any(c.dep_ == "neg" for c in verb.children)  # "client did not call"
-            for doer in [_doer(verb)]
-            if doer is not None and fold(doer.text) != "i"
-        ]
-        if "client" not in doers:
-            return labelled
-    return "client"
+        actor = "client" if _is_her_act(sentence, passage_sentences, client_tokens) else labelled
+        if pieces and pieces[-1][1] == actor:
+            pieces[-1] = (f"{pieces[-1][0]} {sentence.text.strip()}", actor)
+        else:
+            pieces.append((sentence.text.strip(), actor))
+    return pieces
+
+
+def _is_her_act(sentence: Span, passage_sentences: list[Span], client_tokens: frozenset[str]) -> bool:
+    """Whether the sentence makes the client its subject and the passage's closest sentence makes her the
+    doer of its verb."""
+    root = sentence.root
+    subject = next((c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+    if subject is None or not (fold(subject.text) in _CLIENT_WORDS or _is_client(subject, client_tokens)):
+        return False
+    lemma = _act_lemma(root)
+    terms = set(words(sentence.text)) - _STOP
+    closest = max(passage_sentences, key=lambda s: len(terms & set(words(s.text))))
+    doers = [
+        _whose(doer, "third", client_tokens)
+        for token in closest
+        if lemma and token.is_alpha and token.lemma_.lower() == lemma
+        for verb in [token if lemma != "be" and token.pos_ in ("VERB", "AUX") else _clause_verb(token)]
+        if verb is not None and not any(c.dep_ == "neg" for c in verb.children)  # "client did not call"
+        for doer in [_doer(verb)]
+        if doer is not None and fold(doer.text) != "i"
+    ]
+    return "client" in doers
 
 
 def _act_lemma(root: Token) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from generation.declarations import SectionSpec
-from generation.faithfulness import check_fact, client_names, settled_actor
+from generation.faithfulness import check_fact, client_names, settled_pieces
 from generation.stages.common import (
     content_terms,
     excerpt_lines,
@@ -101,20 +101,23 @@ def parse(
             continue  # one fact answering two needs is kept once
         text, source = fact
         seen.add(text.lower())
-        facts.append(
-            {
-                "id": f"F{len(facts) + 1}",
-                "n": source["n"],
-                "need": need,
-                "actor": settled_actor(text, actor_of(item), source["text"], client),
-                "source": "evidence",
-                "text": text,
-                "chunk_id": source.get("chunk_id"),
-                "document_id": source["document_id"],
-                "document_name": source["document_name"],
-                "page": source["page"],
-            }
-        )
+        # One actor a fact: a passage's sentences about the client and an officer's "I observed" in one
+        # answer become two facts of the same need, so the gate judges each by its own doer.
+        for piece, actor in settled_pieces(text, actor_of(item), source["text"], client):
+            facts.append(
+                {
+                    "id": f"F{len(facts) + 1}",
+                    "n": source["n"],
+                    "need": need,
+                    "actor": actor,
+                    "source": "evidence",
+                    "text": piece,
+                    "chunk_id": source.get("chunk_id"),
+                    "document_id": source["document_id"],
+                    "document_name": source["document_name"],
+                    "page": source["page"],
+                }
+            )
     return facts, missing
 
 

@@ -252,11 +252,14 @@ def _in_their_own_words(
 ) -> list[dict[str, Any]]:
     """The facts of a sentence that failed (and whose rewrite failed too), each as the excerpt's own words
     told by the client (generation.voice), where that passes the gate: a fact is backed by its passage by
-    construction (extract.check_fact), so its own words lose nothing the drafter garbled ("$40 a week ... on
-    2023-04-15 in New York City") and invent nothing. A fact some other sentence already tells is skipped."""
+    construction (extract.check_fact) and a record fact is the record's, so its own words lose nothing the
+    drafter garbled ("$40 a week ... on 2023-04-15 in New York City") and invent nothing. A fact some other
+    sentence already tells is skipped, and a record number (not narrative) never becomes a sentence."""
     own = []
     for fact in sources.facts_of(sentence["facts"]):
-        if fact["id"] in told or fact.get("source") == "record":
+        # A record fact is already a sentence in her voice ("My child, Sofía Kessler Torres, was born on
+        # ..."), which the 1.5B garbled into "I am Sofía Kessler Torres, was born ...".
+        if fact["id"] in told or not fact.get("narrative", True):
             continue
         for piece in fact_in_client_voice(fact, sources):
             flag = {

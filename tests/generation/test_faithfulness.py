@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from generation.faithfulness import check_fact, check_sentence, client_names, find_dates, settled_actor
+from generation.faithfulness import (
+    check_fact,
+    check_sentence,
+    client_names,
+    find_dates,
+    settled_actor,
+    settled_pieces,
+)
 
 RECORD = (
     "Client: Maria Elena Ramírez López (aliases: Maria Lopez, Elena Ramirez); born April 12, 1990; "
@@ -531,6 +538,26 @@ def test_a_fact_is_the_clients_when_it_and_its_passage_both_make_her_its_subject
     # Every sentence of the fact must be hers: one of his in it keeps the label.
     both = "Client left this house on April 23, 2021. I am a U.S. citizen."
     assert settled_actor(both, "abuser", BENCH_INTAKE, client) == "abuser"
+
+
+def test_a_fact_of_two_doers_is_told_apart_sentence_by_sentence() -> None:
+    # The bench's children section: one answer held the victim's state and the officer's observation,
+    # labelled `child`; as one fact, "I was crying and holding my left wrist" was removed as the child's.
+    client = client_names(TORRES_RECORD)
+    mixed = (
+        "The victim was crying and holding her left wrist, which was swollen. "
+        "I observed red marks on both sides of her neck and a scratch below her left ear."
+    )
+    assert settled_pieces(mixed, "child", BENCH_POLICE, client) == [
+        ("The victim was crying and holding her left wrist, which was swollen.", "client"),
+        ("I observed red marks on both sides of her neck and a scratch below her left ear.", "child"),
+    ]
+    # Sentences in a row with one doer stay one fact.
+    hers = "Client left this house on April 23, 2021. Client filed for divorce on June 14, 2021."
+    assert settled_pieces(hers, "police", BENCH_INTAKE, client) == [(hers, "client")]
+    assert settled_pieces("Richard did the talking.", "abuser", BENCH_INTAKE, client) == [
+        ("Richard did the talking.", "abuser")
+    ]
 
 
 def test_what_we_did_must_be_what_the_facts_say_she_and_he_or_they_did() -> None:

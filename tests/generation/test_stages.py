@@ -25,6 +25,27 @@ EVIDENCE: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
+@pytest.mark.django_db
+def test_an_answer_of_two_doers_becomes_a_fact_for_each(settings: object) -> None:
+    # The bench's police report: the victim's state and the officer's "I observed", labelled `child`.
+    passage = (
+        "I made contact with the victim in the bathroom. She was crying and holding her left wrist, which was "
+        "swollen. I observed red marks on both sides of her neck."
+    )
+    evidence = [{"n": 1, "chunk_id": 21, "document_id": 3, "document_name": "police.pdf", "page": 2, "text": passage}]
+    section = VAWA.section("children")
+    text = (
+        "She was crying and holding her left wrist, which was swollen. I observed red marks on both sides of her neck."
+    )
+    answer = {section.needs[0]: {"excerpt": 1, "actor": "child", "fact": text}}
+    facts, _ = extract.parse(answer, section, evidence, record="Client: Ana Lucía Torres Villanueva.")
+    assert [(f["id"], f["need"], f["actor"], f["chunk_id"]) for f in facts] == [
+        ("F1", section.needs[0], "client", 21),
+        ("F2", section.needs[0], "child", 21),
+    ]
+    assert facts[1]["text"] == "I observed red marks on both sides of her neck."
+
+
 def test_the_gate_catches_invented_numbers_and_unrelated_claims() -> None:
     facts = [{"id": "F1", "n": 1, "text": "She met Daniel Hayes in March 2015 at a church picnic", "actor": "client"}]
 
@@ -217,6 +238,27 @@ def test_a_rewrite_of_several_sentences_stands_as_sentences_and_says_nothing_twi
         "Served on April 29, 2021 by Deputy R. Saenz.",
         "He is a U. S. citizen.",
     ]
+
+
+def test_a_record_fact_whose_sentence_and_rewrite_fail_is_told_in_its_own_words() -> None:
+    # The bench's children section: "My child, Sofía Kessler Torres, was born on November 5, 2018." was
+    # drafted as "I am Sofía Kessler Torres, was born ...", rewritten no better, and the section lost it.
+    from generation.stages import guardrails
+
+    record = "Client: Ana Lucía Torres Villanueva.\nChild: Sofía Kessler Torres. Born: November 5, 2018."
+    born = {
+        "id": "R2", "n": 0, "source": "record", "actor": "child", "narrative": True,
+        "text": "My child, Sofía Kessler Torres, was born on November 5, 2018.",
+    }  # fmt: skip
+    sources = guardrails.Sources.of(facts=[born], evidence=[], record=record)
+    sentences = [{"text": "I am Sofía Kessler Torres, was born on November 5, 2018.", "facts": ["R2"], "flags": []}]
+    chosen = guardrails.candidates(sentences, sources)
+    assert [c.index for c in chosen] == [0]
+    kept, notes = guardrails.apply(sentences, chosen, ["I am Sofía Kessler Torres."], sources)
+    assert [(s["text"], s["facts"]) for s in kept] == [
+        ("My child, Sofía Kessler Torres, was born on November 5, 2018.", ["R2"])
+    ]
+    assert kept[0]["flags"][0]["kind"] == "rewritten" and "told in their own words" in notes[0]
 
 
 def test_a_sentence_about_someone_else_is_hers_to_tell_and_is_not_given_an_i() -> None:
