@@ -74,7 +74,12 @@ def tokens_for(chars: int) -> int:
     return chars // 3 + 1
 
 
-_ABBREVIATIONS = ("Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Jr.", "Sr.", "U.S.", "No.", "Ave.", "Rd.", "Mt.", "Ft.")
+# Titles and ranks of police reports and court papers too: "with Ofc. Moreno translating" split after
+# "Ofc." gave the draft the sentence "I stated in Spanish, with Ofc.".
+_ABBREVIATIONS = (
+    "Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Jr.", "Sr.", "U.S.", "No.", "Ave.", "Rd.", "Mt.", "Ft.", "Ofc.", "Off.",
+    "Det.", "Sgt.", "Lt.", "Cpl.", "Dep.", "Capt.", "Insp.", "Prof.", "Hon.", "Apt.", "Blvd.", "Dept.", "Hwy.",
+)  # fmt: skip
 # An initial ("Deputy R. Saenz", "U. S. citizen") ends no sentence.
 _INITIAL = re.compile(r"(?:^|[\s(])[A-Z]\.$")
 

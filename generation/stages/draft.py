@@ -112,10 +112,18 @@ def new_sentence(text: str, fact_ids: list[str], by_id: dict[str, dict[str, Any]
     return {"text": text, "facts": fact_ids, "chunks": chunks, "flags": [], "bertscore": None}
 
 
+# Words a sentence cannot end on: a fact the model cut short ("... have her deported if she left him or")
+# was drafted as "... if I left him or.".
+_DANGLING = re.compile(r"[\s,;:]+(?:and|or|but|nor|because|if|with|to|of|for|the|a|an|that|as|at|in|on|by)$", re.I)
+
+
 def clean_sentence(text: str) -> str:
     text = squash(re.sub(r"<[^>]*>", " ", text)).strip(" -*\"'")
     if text and text[0].islower():
         text = text[0].upper() + text[1:]
-    if text and not re.search(r"[.!?\"”)]$", text):
-        text += "."
+    if text and not re.search(r"[!?\"”)]$", text):
+        body = re.sub(r"[\s.,;:]+$", "", text)
+        while _DANGLING.search(body):
+            body = _DANGLING.sub("", body)
+        text = body + "."
     return text

@@ -234,6 +234,15 @@ def test_a_rewrite_of_several_sentences_stands_as_sentences_and_says_nothing_twi
         "My full name is Ana Lucia Torres Villanueva.",
     ]
     assert notes == []
+    assert split_sentences("The victim stated in Spanish, with Ofc. Moreno translating, that he hit her. He left.") == [
+        "The victim stated in Spanish, with Ofc. Moreno translating, that he hit her.",
+        "He left.",
+    ]
+    assert draft.clean_sentence("He threatened to have me deported if I left him or.") == (
+        "He threatened to have me deported if I left him."
+    )
+    assert draft.clean_sentence("he is a U. S. citizen") == "He is a U. S. citizen."
+    assert draft.clean_sentence("I married him because I loved him") == "I married him because I loved him."
     assert split_sentences("Served on April 29, 2021 by Deputy R. Saenz. He is a U. S. citizen.") == [
         "Served on April 29, 2021 by Deputy R. Saenz.",
         "He is a U. S. citizen.",
