@@ -176,11 +176,25 @@ _REPORTS = re.compile(r"^I report (?!that\b|to\b|it\b|him\b|her\b|them\b|this\b)
 _JOINED_FRAME = re.compile(r"\b(and|but) (?:that|(?:say|said|state|stated)(?: that)?) (?=(?:I|he|she|they|we)\b)")
 
 
+# ", and that he was kind" with no "that" or verb of saying before it is a frame's second half whose first
+# half the drafter already dropped ("He was patient and funny, and that he was kind to my aunt").
+_LONE_JOINED_THAT = re.compile(r", (and|but) that (?=(?:I|he|she|they|we)\b)")
+_SAYING_OR_KNOWING = re.compile(
+    r"\b(that|say|says|said|state|states|stated|tell|tells|told|report|reported|explain|explained|know|knew|"
+    r"think|thought|believe|believed|feel|felt|remember|remembered|recall|recalled|hope|hoped|promise|promised|"
+    r"learn|learned|realize|realized|agree|agreed)\b",
+    re.I,
+)
+
+
 def without_reporting_frame(text: str) -> str:
     """The client's words without the frame of who reported them ("I stated Richard is a U.S. citizen" →
     "Richard is a U.S. citizen"; "I report nightmares" → "I have nightmares"), when what follows the frame
     is a clause of its own."""
     rest = _REPORTS.sub("I have ", _REPORTING_FRAME.sub("", text, count=1), count=1)
+    lone = _LONE_JOINED_THAT.search(rest)
+    if lone and not _SAYING_OR_KNOWING.search(rest[: lone.start()]):
+        rest = _LONE_JOINED_THAT.sub(r", \1 ", rest, count=1)
     if rest == text:
         # Only a sentence whose own frame was dropped, or that reports the client's words mid-way, loses
         # its "and that": "I left and that was the end" is hers.
@@ -219,6 +233,10 @@ def with_her_kin(text: str) -> str:
             continue
         inserts.append(token.idx)
     told = text
+    if FIRST_PERSON.search(text):
+        told = _her_kin_in_my_sentence(doc, told, inserts)
+        if told != text:
+            return told
     for start in reversed(inserts):
         word = "My " if start == 0 else "my "
         rest = told[start:]
@@ -264,6 +282,26 @@ def with_her_none(text: str) -> str:
     if any(token.pos_ in ("VERB", "AUX") for token in nlp()(text)):
         return text  # "No one called the police" is a sentence of its own
     return "I have no " + text[3:]
+
+
+def _her_kin_in_my_sentence(doc: Doc, text: str, inserts: list[int]) -> str:
+    """ "I stayed with her aunt after the visa expired": the drafter told the sentence as hers but kept the
+    note's "her" for her family. When no one is named in it and no other woman or girl spoken of, "her" is hers."""
+    hers = [t for t in doc if t.lower_ == "her" and t.dep_ == "poss" and t.head.lower_ in _KIN]
+    if not hers or inserts:
+        return text
+    others = [
+        t
+        for t in doc
+        if (t.pos_ == "PROPN" or (t.lemma_.lower() in _OTHER_WOMEN and t.i not in {h.head.i for h in hers}))
+    ]
+    if others or any(t.lower_ in ("she", "hers", "herself") or (t.lower_ == "her" and t not in hers) for t in doc):
+        return text
+    told = text
+    for token in reversed(hers):
+        word = "My" if token.idx == 0 else "my"
+        told = told[: token.idx] + word + told[token.idx + 3 :]
+    return told
 
 
 def told_by_client(text: str, *, record: str) -> str:

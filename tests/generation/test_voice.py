@@ -91,6 +91,12 @@ def test_the_abusers_names_come_from_the_record() -> None:
             "I take English classes on Tuesday evenings and I want to become a bookkeeper again.",
         ),
         ("I left and that was the end of it.", "I left and that was the end of it."),
+        # The drafter dropped the frame's first half and kept its second.
+        (
+            "He was patient and funny, and that he was kind to my aunt.",
+            "He was patient and funny, and he was kind to my aunt.",
+        ),
+        ("I knew he was angry, and that he would come back.", "I knew he was angry, and that he would come back."),
     ],
 )
 def test_the_frame_of_who_reported_the_clients_words_is_dropped(written: str, told: str) -> None:
@@ -110,6 +116,8 @@ def test_the_frame_of_who_reported_the_clients_words_is_dropped(written: str, to
         ),
         ("Husband took her paychecks.", "My husband took her paychecks."),
         ("I stayed with aunt Rosa after the visa expired.", "I stayed with my aunt Rosa after the visa expired."),
+        # Told as hers by the drafter, with the note's "her" for her family left in.
+        ("I stayed with her aunt after the visa expired.", "I stayed with my aunt after the visa expired."),
     ],
 )
 def test_her_family_named_bare_is_hers(written: str, told: str) -> None:
@@ -125,6 +133,8 @@ def test_her_family_named_bare_is_hers(written: str, told: str) -> None:
         "Her father drove a city bus.",
         "The husband of the neighbor saw it.",
         "A cousin came to the wedding.",
+        "I called Sofía and her father came.",
+        "I told the officer that her mother was there.",
     ],
 )
 def test_family_that_already_says_whose_is_left_alone(written: str) -> None:
