@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from generation.stages.common import split_sentences
+
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc, Span, Token
@@ -571,7 +573,8 @@ def settled_pieces(text: str, labelled: str, passage: str, client: list[str]) ->
     if labelled == "client" or not passage.strip():
         return [(text, labelled)]
     client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
-    sentences = [s for s in _parse(text).sents if s.text.strip()]
+    # Split as the draft splits ("with Ofc. Moreno translating" is one sentence; spaCy ends one at "Ofc.").
+    sentences = [_parse(piece)[:] for piece in split_sentences(text)]
     passage_sentences = [s for s in _parse(_squash(passage)).sents if s.text.strip()]
     if not sentences or not passage_sentences:
         return [(text, labelled)]

@@ -552,6 +552,9 @@ def test_a_fact_of_two_doers_is_told_apart_sentence_by_sentence() -> None:
         ("The victim was crying and holding her left wrist, which was swollen.", "client"),
         ("I observed red marks on both sides of her neck and a scratch below her left ear.", "child"),
     ]
+    # A rank's abbreviation ends no sentence: "with Ofc. Moreno translating" stays whole.
+    stated = "The victim stated in Spanish, with Ofc. Moreno translating, that he hit her."
+    assert settled_pieces(stated, "police", BENCH_POLICE, client) == [(stated, "police")]
     # Sentences in a row with one doer stay one fact.
     hers = "Client left this house on April 23, 2021. Client filed for divorce on June 14, 2021."
     assert settled_pieces(hers, "police", BENCH_INTAKE, client) == [(hers, "client")]
