@@ -178,7 +178,7 @@ _JOINED_FRAME = re.compile(r"\b(and|but) (?:that|(?:say|said|state|stated)(?: th
 
 # ", and that he was kind" with no "that" or verb of saying before it is a frame's second half whose first
 # half the drafter already dropped ("He was patient and funny, and that he was kind to my aunt").
-_LONE_JOINED_THAT = re.compile(r", (and|but) that (?=(?:I|he|she|they|we)\b)")
+_LONE_JOINED_THAT = re.compile(r", (?:and|but) that (?=(?:I|he|she|they|we)\b)")
 _SAYING_OR_KNOWING = re.compile(
     r"\b(that|say|says|said|state|states|stated|tell|tells|told|report|reported|explain|explained|know|knew|"
     r"think|thought|believe|believed|feel|felt|remember|remembered|recall|recalled|hope|hoped|promise|promised|"
@@ -192,12 +192,11 @@ def without_reporting_frame(text: str) -> str:
     "Richard is a U.S. citizen"; "I report nightmares" → "I have nightmares"), when what follows the frame
     is a clause of its own."""
     rest = _REPORTS.sub("I have ", _REPORTING_FRAME.sub("", text, count=1), count=1)
-    lone = _LONE_JOINED_THAT.search(rest)
-    if lone and not _SAYING_OR_KNOWING.search(rest[: lone.start()]):
-        rest = _LONE_JOINED_THAT.sub(r", \1 ", rest, count=1)
-    if rest == text:
-        # Only a sentence whose own frame was dropped, or that reports the client's words mid-way, loses
-        # its "and that": "I left and that was the end" is hers.
+    lone = _LONE_JOINED_THAT.search(text)
+    frame_half_left = lone is not None and not _SAYING_OR_KNOWING.search(text[: lone.start()])
+    if rest == text and not frame_half_left:
+        # Only a sentence whose own frame was dropped (here or by the drafter), or that reports the
+        # client's words mid-way, loses its "and that": "I left and that was the end" is hers.
         if not re.search(r"\band (?:say|said|state|stated)(?: that)? I\b", text):
             return text
     rest = _JOINED_FRAME.sub(r"\1 ", rest)
@@ -232,11 +231,9 @@ def with_her_kin(text: str) -> str:
         if any(c.dep_ in ("det", "poss", "nummod", "amod") and c.i < token.i for c in token.children):
             continue
         inserts.append(token.idx)
+    if not inserts:
+        return _her_kin_in_my_sentence(doc, text) if FIRST_PERSON.search(text) else text
     told = text
-    if FIRST_PERSON.search(text):
-        told = _her_kin_in_my_sentence(doc, told, inserts)
-        if told != text:
-            return told
     for start in reversed(inserts):
         word = "My " if start == 0 else "my "
         rest = told[start:]
@@ -284,11 +281,11 @@ def with_her_none(text: str) -> str:
     return "I have no " + text[3:]
 
 
-def _her_kin_in_my_sentence(doc: Doc, text: str, inserts: list[int]) -> str:
+def _her_kin_in_my_sentence(doc: Doc, text: str) -> str:
     """ "I stayed with her aunt after the visa expired": the drafter told the sentence as hers but kept the
     note's "her" for her family. When no one is named in it and no other woman or girl spoken of, "her" is hers."""
     hers = [t for t in doc if t.lower_ == "her" and t.dep_ == "poss" and t.head.lower_ in _KIN]
-    if not hers or inserts:
+    if not hers:
         return text
     others = [
         t
