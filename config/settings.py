@@ -339,6 +339,9 @@ AFFIANT_SENTENCE_MAX_CHARS = env_int("AFFIANT_SENTENCE_MAX_CHARS", 220)
 # of the quality bench's run for no new verdict. A GPU box adds `judge_c` here and in the YAML.
 AFFIANT_JUDGE_ROUTES = env_list("AFFIANT_JUDGE_ROUTES", ["judge_a", "judge_b"])
 AFFIANT_EVIDENCE_PASSAGES = env_int("AFFIANT_EVIDENCE_PASSAGES", 4)
+# Passages a section's need words are looked for in (generation.stages.extract.looked_for): more than the
+# model reads, since looking costs no call.
+AFFIANT_LOOK_FOR_PASSAGES = env_int("AFFIANT_LOOK_FOR_PASSAGES", 8)
 # Passages scoring below this (0..1, cosine similarity) are not evidence for a section. Kept low: a
 # passage that does not answer the section yields no backed fact at the extract stage anyway.
 AFFIANT_MIN_PASSAGE_SCORE = env_float("AFFIANT_MIN_PASSAGE_SCORE", 0.1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VERSION = 4
+VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,11 @@ class SectionSpec:
     # that speak of a child often name her and say nothing of "children" (the quality bench's therapist
     # letter: "Her daughter Sofía ... wakes at night crying").
     about: tuple[str, ...] = ()
+    # What answers a need, in a document's words: (need, words) pairs, the words as spaCy lemmas (or
+    # phrases). A passage's sentence holding one is a fact of that need even when the model's answer passed
+    # it over: asked for "my parents and what they did", the 1.5B answered with the client's birth, and
+    # "Her father, Jorge Torres, drove a city bus" two sentences on was never told (generation.stages.extract).
+    look_for: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,14 @@ VAWA = DeclarationTemplate(
                 "when and how I came to the United States",
                 "why I came and where I stayed",
             ),
+            look_for=(
+                ("my parents and what they did", "father, mother, parent, dad, mom"),
+                ("my brothers and sisters", "brother, sister, sibling"),
+                ("my schooling", "school, study, university, college, degree, graduate"),
+                ("my work before I came to the United States", "bookkeeper, accountant, seamstress, worked as"),
+                ("when and how I came to the United States", "enter, arrive, visa, border"),
+                ("why I came and where I stayed", "visit, stay"),
+            ),
         ),
         SectionSpec(
             "how_we_met",
@@ -88,6 +101,13 @@ VAWA = DeclarationTemplate(
                 "what we did together before we married",
                 "when and how he proposed",
                 "why I married him",
+            ),
+            look_for=(
+                ("when we met", "meet"),
+                ("how he treated me while we were dating", "kind, patient, funny, gentle, generous, offered to"),
+                ("what we did together before we married", "weekend, trip, went out, drove me, drove her"),
+                ("when and how he proposed", "propose, proposal, engaged, ring"),
+                ("why I married him", "love, a family"),
             ),
         ),
         SectionSpec(
@@ -103,6 +123,16 @@ VAWA = DeclarationTemplate(
                 "our children",
                 "our life together as a married couple",
             ),
+            look_for=(
+                ("the date and place of our wedding", "marry, wedding, ceremony"),
+                ("who was at our wedding and how we celebrated", "witness, celebrate, guest, reception"),
+                (
+                    "our joint bank account or finances",
+                    "joint account, bank account, checking account, credit union, bank",
+                ),
+                ("our lease or home together", "lease, apartment, moved into"),
+                ("our children", "daughter, son"),
+            ),
         ),
         SectionSpec(
             "abuser_status",
@@ -113,6 +143,16 @@ VAWA = DeclarationTemplate(
                 "his immigration status (citizen or permanent resident)",
                 "how I know his status",
                 "where he was born",
+            ),
+            look_for=(
+                (
+                    "his immigration status (citizen or permanent resident)",
+                    "is a U.S. citizen, is a citizen, permanent resident, green card, naturalized",
+                ),
+                (
+                    "how I know his status",
+                    "his passport, his U.S. passport, birth certificate, naturalization certificate",
+                ),
             ),
             record=(("abuser.immigration_status", "his immigration status (citizen or permanent resident)"),),
         ),
@@ -125,6 +165,13 @@ VAWA = DeclarationTemplate(
                 "the first address where we lived together, and when",
                 "each later address where we lived together, and when",
                 "whose names the lease was in",
+            ),
+            look_for=(
+                (
+                    "the first address where we lived together, and when",
+                    "lived together, lived at, moved into, moved to",
+                ),
+                ("whose names the lease was in", "lease"),
             ),
         ),
         SectionSpec(
@@ -139,6 +186,12 @@ VAWA = DeclarationTemplate(
                 "the first incident: what he did",
                 "my injuries from the first incident",
             ),
+            look_for=(
+                ("when the abuse began", "first incident"),
+                ("what changed in him first (jealousy, control)", "jealous, jealousy, control"),
+                ("how he watched or controlled me at first", "check, followed me, followed her"),
+                ("my injuries from the first incident", "bruise"),
+            ),
         ),
         SectionSpec(
             "physical_abuse",
@@ -151,6 +204,15 @@ VAWA = DeclarationTemplate(
                 "my injuries",
                 "the medical care I received",
                 "the worst incident, step by step",
+            ),
+            look_for=(
+                (
+                    "each time he hit, slapped, pushed or choked me, and when",
+                    "hit, slap, push, choke, punch, kick, beat, strangle, shove, rape, by the hair, by the neck",
+                ),
+                ("where it happened and who saw it", "in front of"),
+                ("my injuries", "bruise, fracture, split, swollen, injury, bleed, broke my, broke her, marks on"),
+                ("the medical care I received", "hospital, emergency, ambulance, treated at, x-ray"),
             ),
         ),
         SectionSpec(
@@ -166,6 +228,17 @@ VAWA = DeclarationTemplate(
                 "how he kept me from my family and friends",
                 "his promises to file immigration papers for me",
             ),
+            look_for=(
+                ("his threats to call immigration or have me deported", "deport, deported, call immigration"),
+                ("his threats about my child", "never see, take her away, take him away, custody"),
+                ("how he controlled my money", "paycheck, paychecks, a week, my money"),
+                (
+                    "how he kept my passport or papers",
+                    "kept her, kept my, took her passport, took my passport, hid her, hid my, id card",
+                ),
+                ("how he kept me from my family and friends", "friends, isolate, did not let, bad influence"),
+                ("his promises to file immigration papers for me", "I-130, petition, file immigration papers"),
+            ),
         ),
         SectionSpec(
             "children",
@@ -174,6 +247,10 @@ VAWA = DeclarationTemplate(
             "children son daughter child school hurt scared",
             optional=True,
             needs=("what my children saw or heard", "how the abuse affected my children"),
+            look_for=(
+                ("what my children saw or heard", "with her daughter, with my daughter, in front of the child"),
+                ("how the abuse affected my children", "wakes at night, under her bed, under his bed, child therapist"),
+            ),
             record=(("child.name", ""), ("child.birth_date", "")),
             about=("child",),
         ),
@@ -190,6 +267,14 @@ VAWA = DeclarationTemplate(
                 "protective orders",
                 "divorce or other court cases",
             ),
+            look_for=(
+                ("each time the police came, and who called them", "911"),
+                ("what he told the police", "he fell, she fell, she slipped, makes things up"),
+                ("his arrest", "was arrested, arrested him, under arrest, into custody"),
+                ("when I left, and where I went", "shelter, left this house, moved out"),
+                ("protective orders", "protective order, order of protection, restraining order"),
+                ("divorce or other court cases", "divorce"),
+            ),
         ),
         SectionSpec(
             "effects",
@@ -203,6 +288,16 @@ VAWA = DeclarationTemplate(
                 "counseling or therapy I receive",
                 "medication I take",
             ),
+            look_for=(
+                ("my sleep and nightmares", "nightmare, nightmares, sleep, asleep, insomnia"),
+                ("my fears now", "startle, startling, jumps, afraid, frightened"),
+                (
+                    "what doctors or therapists diagnosed",
+                    "diagnose, diagnosed, disorder, ptsd, depression, posttraumatic",
+                ),
+                ("counseling or therapy I receive", "therapy, counseling, a therapist, sessions"),
+                ("medication I take", "prescribed, medication"),
+            ),
         ),
         SectionSpec(
             "character",
@@ -214,6 +309,15 @@ VAWA = DeclarationTemplate(
                 "my taxes",
                 "my church, volunteering or community",
                 "my criminal record, if any",
+            ),
+            look_for=(
+                ("my work", "worked, working, works at"),
+                ("my taxes", "tax, taxes, ITIN"),
+                (
+                    "my church, volunteering or community",
+                    "volunteer, volunteered, attends church, goes to church, choir",
+                ),
+                ("my criminal record, if any", "criminal record, no arrests, never been arrested"),
             ),
         ),
         SectionSpec(
@@ -227,6 +331,11 @@ VAWA = DeclarationTemplate(
                 "my children's school or care",
                 "my studies",
                 "my goals",
+            ),
+            look_for=(
+                ("my children's school or care", "preschool, daycare, head start"),
+                ("my studies", "classes, community college"),
+                ("my goals", "wants to, hopes to, dream"),
             ),
         ),
     ),

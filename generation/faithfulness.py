@@ -321,6 +321,13 @@ def _contact_problems(text: str) -> list[str]:
     return [f"it holds {', '.join(kinds)}: contact details and record numbers are never part of the client's story"]
 
 
+def not_narrative(text: str) -> list[str]:
+    """Why the text cannot be told as the client's story: it holds contact details or record numbers, or
+    it is a message transcript pasted as prose. Empty when it can."""
+    transcript = _transcript_problem(text)
+    return _contact_problems(text) + ([transcript] if transcript else [])
+
+
 def _transcript_problem(text: str) -> str | None:
     outside = _outside_quotes(text)
     senders = [m for m in _SENDER.finditer(outside) if m.group(1).lower() not in _NOT_SENDERS]
@@ -1235,10 +1242,7 @@ def check_sentence(
     client = client if client is not None else client_names(record)
     sources = [p for p in passages if p] + [record] if record else [p for p in passages if p]
     fact_texts = [str(f.get("text") or "") for f in facts]
-    problems = _contact_problems(text)
-    transcript = _transcript_problem(text)
-    if transcript:
-        problems.append(transcript)
+    problems = not_narrative(text)
     problems += _quote_problems(text, sources)
     # Contact details are reported once, above, not again as numbers; quoted words were checked as a quote.
     narrative = _outside_quotes(text)

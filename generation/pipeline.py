@@ -119,6 +119,7 @@ def spec_of(run: DeclarationRun, key: str) -> declarations.SectionSpec:
                     "needs": tuple(item.get("needs") or ()),
                     "record": tuple(tuple(pair) for pair in item.get("record") or ()),
                     "about": tuple(item.get("about") or ()),
+                    "look_for": tuple(tuple(pair) for pair in item.get("look_for") or ()),
                 }
             )
     return declarations.TEMPLATES[run.template].section(key)
@@ -310,15 +311,16 @@ def _settle(section: RunSection, status: str, note: str = "") -> None:
 
 def _begin_extract(context: _RunContext, section: RunSection) -> bool:
     """Find the passages that speak to the section and ask the model for the facts its needs call for,
-    except the needs the case record answers: those facts are the record's (generation.record), kept in
-    section.facts from here on. A section the record alone speaks to is drafted from the record."""
+    except the needs the case record answers (those facts are the record's: generation.record) and those a
+    passage's sentence answers in a need's words (extract.looked_for_facts); both are kept in section.facts
+    from here on. A section they alone speak to is drafted from them, with no call."""
     run = context.run
     spec = spec_of(run, section.key)
     section.facts = section_facts(context.record, spec)
     asked = still_to_ask(section.facts, spec)
     passages = [
         p
-        for p in search_case(run.case, search_query(run.case, spec), k=settings.AFFIANT_EVIDENCE_PASSAGES)
+        for p in search_case(run.case, search_query(run.case, spec), k=settings.AFFIANT_LOOK_FOR_PASSAGES)
         if p.score >= settings.AFFIANT_MIN_PASSAGE_SCORE
     ]
     if not passages or (not asked.needs and answered_needs(section.facts, spec)):
@@ -336,18 +338,26 @@ def _begin_extract(context: _RunContext, section: RunSection) -> bool:
         }
         for n, p in enumerate(passages, start=1)
     ]
+    # The documents' own sentences that answer a need come first; the model is asked only for the rest.
+    section.facts += extract.looked_for_facts(asked, section.evidence, section.facts, context.record_text)
+    asked = extract.unanswered(asked, section.facts)
     section.status = SectionStatus.DRAFTING
     section.save(update_fields=["evidence", "facts", "status"])
-    messages = extract.build_messages(client_name=context.client_name, section=asked, evidence=section.evidence)
+    if not asked.needs:
+        return _from_record_only(section, spec, "")
+    # The model reads the best passages only; the need words were looked for in more.
+    shown = section.evidence[: settings.AFFIANT_EVIDENCE_PASSAGES]
+    messages = extract.build_messages(client_name=context.client_name, section=asked, evidence=shown)
     return _request(
-        context, section, Stage.EXTRACT, messages, extract.schema(asked, len(passages)), extract.max_tokens(asked)
+        context, section, Stage.EXTRACT, messages, extract.schema(asked, len(shown)), extract.max_tokens(asked)
     )
 
 
 def _from_record_only(section: RunSection, spec: declarations.SectionSpec, why: str) -> bool:
-    """Draft the section from its record facts alone, when they answer any of its needs (else it is
-    missing: nothing speaks to it). Returns False: no call was asked for."""
-    answered = answered_needs(section.facts, spec)
+    """Draft the section from the facts it holds before the model's (the record's, and the sentences looked
+    for in its passages) when they answer any of its needs (else it is missing: nothing speaks to it).
+    Returns False: no call was asked for."""
+    answered = _answered(section.facts, spec)
     section.missing = [need for need in spec.needs if need not in answered]
     if not answered:
         section.facts = []
@@ -361,26 +371,33 @@ def _from_record_only(section: RunSection, spec: declarations.SectionSpec, why: 
     return False
 
 
+def _answered(facts: list[dict[str, Any]], spec: declarations.SectionSpec) -> set[str]:
+    return set(answered_needs(facts, spec)) | {f["need"] for f in facts if f.get("looked_for")}
+
+
 def _end_extract(context: _RunContext, section: RunSection, steps: list[SectionStep]) -> None:
-    """Take in the facts found in the passages; they join the section's record facts. A need the record
-    answers was not asked, so it is never missing."""
+    """Take in the facts the model found in the passages; they join the section's record facts and the
+    sentences looked for. A need those answer was not asked, so it is never missing."""
     step = steps[0]
     spec = spec_of(context.run, section.key)
-    record = [f for f in section.facts if f.get("source") == "record"]
+    known = [f for f in section.facts if f.get("source") == "record" or f.get("looked_for")]
     if step.status == StepStatus.FAILED:
-        if answered_needs(record, spec):
+        if _answered(known, spec):
+            section.facts = known
             section.note = f"{section.note}\nExtracting the facts from the documents failed: {step.error}".strip()
             _from_record_only(section, spec, "")
             return
         _settle(section, SectionStatus.FAILED, f"Extracting the facts failed: {step.error}")
         return
+    asked = extract.unanswered(still_to_ask(known, spec), known)
     found, section.missing = extract.parse(
-        step.result, still_to_ask(record, spec), section.evidence, record=context.record_text
+        step.result, asked, section.evidence, record=context.record_text, known=known
     )
-    if not found and _ask_again(context.run, step):
+    # Asked again only when nothing was found at all: a section with sentences looked for has its facts.
+    if not found and not any(f.get("looked_for") for f in known) and _ask_again(context.run, step):
         return
-    section.facts = record + found
-    if not found and not answered_needs(record, spec):
+    section.facts = known + found
+    if not found and not _answered(known, spec):
         section.facts = []
         _settle(section, SectionStatus.MISSING, "The evidence found does not state the facts this section needs.")
         return

@@ -84,10 +84,14 @@ _ABBREVIATIONS = (
 _INITIAL = re.compile(r"(?:^|[\s(])[A-Z]\.$")
 
 
+# A sentence ends at . ! or ?, or at a quotation closed after one ('were "a bad influence." He ...').
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”]))\s+(?=[A-Z\"“])")
+
+
 def split_sentences(text: str) -> list[str]:
     """The sentences of a text (an attorney's edit, or a model's "sentence" that holds several);
     "St. Anne's", "U.S. citizen" or "Deputy R. Saenz" does not end one."""
-    pieces = [p for p in (squash(x) for x in re.split(r"(?<=[.!?])\s+(?=[A-Z\"“])", text)) if p]
+    pieces = [p for p in (squash(x) for x in _SENTENCE_END.split(text)) if p]
     sentences: list[str] = []
     for piece in pieces:
         if sentences and (sentences[-1].endswith(_ABBREVIATIONS) or _INITIAL.search(sentences[-1])):

@@ -1,35 +1,49 @@
 """Stage 1, extract: the facts a section needs, each tied to the passage (chunk) that states it.
 
-The model answers every need of the section as JSON under a schema (the grammar makes any other
-answer impossible): the number of the excerpt that answers it, 0 when none does, who did, said or
-holds it (its actor), and the fact in a short sentence. Needs the case record answers are not asked
-(generation.record). A fact whose excerpt does not back it (generation.faithfulness.check_fact: its
-names, places, dates and numbers are the excerpt's, and it does not reverse it) is not kept;
-its need is listed as missing, for the attorney to ask the client about.
+First the passages' own sentences that hold a need's words (SectionSpec.look_for: "father", "mother" for
+"my parents and what they did") become facts of that need, whole, as the document wrote them. The model is
+asked only for the needs left: it answers each as JSON under a schema (the grammar makes any other answer
+impossible): the number of the excerpt that answers it, 0 when none does, who did, said or holds it (its
+actor), and the fact in a short sentence. Needs the case record answers are not asked (generation.record).
+A fact whose excerpt does not back it (generation.faithfulness.check_fact: its names, places, dates and
+numbers are the excerpt's, and it does not reverse it) is not kept; its need is listed as missing, for the
+attorney to ask the client about.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
 
 from generation.declarations import SectionSpec
-from generation.faithfulness import check_fact, client_names, settled_pieces
+from generation.faithfulness import check_fact, client_names, fold, nlp, not_narrative, settled_pieces
 from generation.stages.common import (
     content_terms,
     excerpt_lines,
     int_enum,
+    split_sentences,
     squash,
     text_field,
     tokens_for,
     whole_pieces,
 )
+from generation.voice import FIRST_PERSON
 from llmops.providers.base import Message
 
 # Further facts the section may use beyond its needs (one incident more, a name, a place).
 MORE_FACTS = 3
+# Facts a section takes from its passages' sentences that hold a need's words (SectionSpec.look_for), at
+# most this many a need and a section: the draft writes at most draft.MAX_SENTENCES sentences.
+LOOKED_FOR_PER_NEED = 2
+LOOKED_FOR_PER_SECTION = 6
+# A sentence whose content words are mostly a fact's already says that fact.
+_ALREADY_SAID = 0.5
+_QUOTED = re.compile(r'"[^"]*"|“[^”]*”')
+# Words in the longest sentence taken as it stands: a longer one is a form's lines run together.
+_LONGEST = 50
 
 
 # Who did, said or holds what a fact states. A first-person sentence may only state the client's own acts,
@@ -79,46 +93,139 @@ def build_messages(*, client_name: str, section: SectionSpec, evidence: list[dic
 
 
 def parse(
-    answer: dict[str, Any], section: SectionSpec, evidence: list[dict[str, Any]], record: str = ""
+    answer: dict[str, Any],
+    section: SectionSpec,
+    evidence: list[dict[str, Any]],
+    record: str = "",
+    known: list[dict[str, Any]] | None = None,
 ) -> tuple[list[dict], list[str]]:
-    """The facts the evidence backs, numbered F1.., each with its actor, and the needs left unanswered.
-    `record` is the case record's text (generation.record.record_text), where a fact's names may also be."""
+    """The facts the evidence backs, numbered on from the `known` facts' (F1..), each with its actor, and
+    the needs left unanswered. `record` is the case record's text (generation.record.record_text), where
+    a fact's names may also be; a fact a known one already states (a sentence looked for) is not kept twice."""
     by_n = {e["n"]: e for e in evidence}
     candidates: list[tuple[str | None, Any]] = [(need, answer.get(need)) for need in section.needs]
     others = answer.get("other facts")
     candidates += [(None, item) for item in (others if isinstance(others, list) else [])]
     facts: list[dict[str, Any]] = []
     missing: list[str] = []
+    known = known or []
+    said = [content_terms(f["text"]) for f in known if f.get("source") == "evidence"]
     seen: set[str] = set()
+    first = _next_number(known)
     client = client_names(record)
     for need, item in candidates:
-        fact = _backed_fact(item, by_n, record)
+        fact = _backed_fact(_unechoed(item, need), by_n, record)
         if fact is None:
             if need is not None:
                 missing.append(need)
             continue
-        if fact[0].lower() in seen:
-            continue  # one fact answering two needs is kept once
         text, source = fact
+        terms = content_terms(text)
+        if text.lower() in seen or (terms and _said(terms, said)):
+            continue  # one fact answering two needs is kept once, and a sentence looked for is not told again
         seen.add(text.lower())
         # One actor a fact: a passage's sentences about the client and an officer's "I observed" in one
         # answer become two facts of the same need, so the gate judges each by its own doer.
         for piece, actor in settled_pieces(text, actor_of(item), source["text"], client):
-            facts.append(
-                {
-                    "id": f"F{len(facts) + 1}",
-                    "n": source["n"],
-                    "need": need,
-                    "actor": actor,
-                    "source": "evidence",
-                    "text": piece,
-                    "chunk_id": source.get("chunk_id"),
-                    "document_id": source["document_id"],
-                    "document_name": source["document_name"],
-                    "page": source["page"],
-                }
-            )
+            facts.append(_fact(first + len(facts), need, actor, piece, source))
     return facts, missing
+
+
+def looked_for_facts(
+    section: SectionSpec, evidence: list[dict[str, Any]], known: list[dict[str, Any]], record: str = ""
+) -> list[dict[str, Any]]:
+    """The facts of the passages' sentences that hold a need's words (looked_for), numbered on from the
+    `known` facts', each with the actor its words settle to (the model labels none of them)."""
+    client = client_names(record)
+    first = _next_number(known)
+    facts: list[dict[str, Any]] = []
+    for need, text, source in looked_for(section, evidence, [f["text"] for f in known], record):
+        for piece, actor in settled_pieces(text, "other", source["text"], client):
+            facts.append({**_fact(first + len(facts), need, actor, piece, source), "looked_for": True})
+    return facts
+
+
+def unanswered(section: SectionSpec, facts: list[dict[str, Any]]) -> SectionSpec:
+    """The section with only the needs no sentence looked for answers: those the model is asked."""
+    answered = {f["need"] for f in facts if f.get("looked_for")}
+    return replace(section, needs=tuple(need for need in section.needs if need not in answered))
+
+
+def _next_number(known: list[dict[str, Any]]) -> int:
+    return sum(1 for f in known if str(f.get("id", "")).startswith("F")) + 1
+
+
+def _fact(number: int, need: str | None, actor: str, text: str, source: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"F{number}",
+        "n": source["n"],
+        "need": need,
+        "actor": actor,
+        "source": "evidence",
+        "text": text,
+        "chunk_id": source.get("chunk_id"),
+        "document_id": source["document_id"],
+        "document_name": source["document_name"],
+        "page": source["page"],
+    }
+
+
+def looked_for(
+    section: SectionSpec, evidence: list[dict[str, Any]], said: list[str], record: str = ""
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """(need, sentence, passage) for the passages' sentences that hold the words a need is answered in
+    (SectionSpec.look_for) and that no fact in `said` already states, in the passages' order (best ranked
+    first). The sentence is the document's own, whole: the model need not have written it, only the
+    draft tells it in the client's voice, and the gate checks what the draft makes of it."""
+    said_terms = [content_terms(text) for text in said]
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    per_need: dict[str, int] = {}
+    for source in evidence:
+        for sentence in (_unheaded(s) for s in split_sentences(source["text"])):
+            if len(found) >= LOOKED_FOR_PER_SECTION:
+                return found
+            terms = content_terms(sentence)
+            if not 4 <= len(sentence.split()) <= _LONGEST or not terms or _said(terms, said_terms):
+                continue
+            if not_narrative(sentence) or FIRST_PERSON.search(_QUOTED.sub(" ", sentence)):
+                # An intake form's header line, a text message: never the client's story. An officer's or
+                # a therapist's own "I" ("in individual therapy with me") would become the client's.
+                continue
+            need = next((n for n, cues in section.look_for if per_need.get(n, 0) < LOOKED_FOR_PER_NEED
+                         and _holds(sentence, cues)), None)  # fmt: skip
+            if need is None or check_fact(sentence, passage=source["text"], record=record):
+                continue
+            per_need[need] = per_need.get(need, 0) + 1
+            said_terms.append(terms)
+            found.append((need, sentence, source))
+    return found
+
+
+def _said(terms: set[str], said_terms: list[set[str]]) -> bool:
+    return any(len(terms & other) / len(terms) >= _ALREADY_SAID for other in said_terms)
+
+
+def _holds(sentence: str, cues: str) -> bool:
+    """Whether the sentence holds one of the cues (comma-separated words or phrases), each word matched
+    as written or as its lemma ("slap" holds "slapped"; "broke my" holds only those words)."""
+    tokens = [(fold(t.text).strip(), fold(t.lemma_).strip()) for t in nlp()(sentence) if not t.is_punct]
+    for cue in (c.strip() for c in cues.split(",")):
+        wanted = fold(cue).split()
+        if wanted and any(
+            all(wanted[k] in tokens[i + k] for k in range(len(wanted))) for i in range(len(tokens) - len(wanted) + 1)
+        ):
+            return True
+    return False
+
+
+# A document's section heading run into its first sentence: "BACKGROUND Client was born ...",
+# "ABUSE - HISTORY (client's account) Client started ...". A capitalised name that is the subject
+# ("KESSLER stated ...") is followed by a word in lower case, and stays.
+_HEADING = re.compile(r"^(?:[A-Z][A-Z'&/-]+(?:\s+[-/&]|\s+\([^)]*\))*\s+)+(?=[A-Z][a-z])")
+
+
+def _unheaded(sentence: str) -> str:
+    return _HEADING.sub("", sentence, count=1)
 
 
 def _backed_fact(item: Any, by_n: dict[int, dict[str, Any]], record: str = "") -> tuple[str, dict[str, Any]] | None:
@@ -141,6 +248,23 @@ def _backed_fact(item: Any, by_n: dict[int, dict[str, Any]], record: str = "") -
     return None  # the model wrote something no excerpt says
 
 
+def _unechoed(item: Any, need: str | None) -> Any:
+    """The answer without its question echoed before it: "My injuries: The client broke her left wrist."
+    (the 1.5B on the bench), which the draft told as "I left, and where I went: Protective order ..."."""
+    if not (need and isinstance(item, dict) and isinstance(item.get("fact"), str)):
+        return item
+    echo = _ECHO.match(item["fact"].strip())
+    if echo:
+        asked, said = set(need.lower().split()), echo.group(1).lower().split()
+        if sum(w in asked for w in said) >= 0.6 * len(said):
+            return {**item, "fact": item["fact"].strip()[echo.end() :]}
+    return item
+
+
+# A label before a colon, and then a sentence: "My injuries: The client ...".
+_ECHO = re.compile(r"^([^:.]{3,80}):\s+(?=[A-Z])")
+
+
 def actor_of(item: Any) -> str:
     """The actor the model named for a fact; "other" when it named none the schema allows."""
     actor = item.get("actor") if isinstance(item, dict) else None
@@ -148,4 +272,4 @@ def actor_of(item: Any) -> str:
 
 
 def clean_fact(text: str) -> str:
-    return squash(re.sub(r"<[^>]*>", " ", text)).strip(" ,;")
+    return _unheaded(squash(re.sub(r"<[^>]*>", " ", text)).strip(" ,;"))

@@ -17,6 +17,7 @@ from django.conf import settings
 from casework.models import DocumentStatus, Page, Party, PartyRole
 from casework.pdfgen import text_pdf
 from casework.uploads import do_store_upload
+from generation.declarations import VAWA
 from generation.models import DeclarationRun, RunStatus, SectionStatus, SectionStep, Stage, StepStatus
 from generation.pipeline import (
     MAX_STEP_ATTEMPTS,
@@ -27,6 +28,7 @@ from generation.pipeline import (
     do_start_run,
 )
 from generation.report import run_summary
+from generation.stages import extract
 from generation.tasks import score_section_task
 from llmops.calls import messages_of
 from llmops.catalog import load_catalog
@@ -41,6 +43,7 @@ EVIDENCE = (
 )
 
 Responder = Callable[[LLMCall], str]
+LOOKED_FOR = extract.looked_for
 
 
 def good_answer(call: LLMCall) -> str:
@@ -85,6 +88,9 @@ def case(firm_people: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr("llmops.calls.dispatch_on_commit", lambda call, countdown=0.0: None)
     monkeypatch.setattr("generation.pipeline._advance_on_commit", lambda run_id: None)
     monkeypatch.setattr("generation.tasks.score_section_task.delay", lambda **kwargs: None)
+    # The scripted model's facts are F1, F2..: no sentence is looked for in the passages before it is asked
+    # (test_sentences_looked_for_are_facts_and_the_model_is_asked_the_rest has them).
+    monkeypatch.setattr("generation.stages.extract.looked_for", lambda *args, **kwargs: [])
     settings.AFFIANT_DRAFT_SECTIONS = ["introduction", "how_we_met"]
     settings.AFFIANT_JUDGE_ROUTES = ["judge_a", "judge_b", "judge_c"]  # three judges that can disagree
     load_catalog(settings.LLMOPS_CONFIG)
@@ -537,3 +543,55 @@ def test_a_fact_whose_sentence_and_rewrite_both_fail_is_told_in_its_own_words(ca
     assert [f["kind"] for f in own["flags"] if f["kind"] != "weak_support"] == ["rewritten"]
     assert own["pages"] == [{"document_id": case.documents.get().pk, "name": "intake.pdf", "page": 1}]
     assert '"New York City" is not in its sources' in section.note and "told in their own words" in section.note
+
+
+def test_sentences_looked_for_are_facts_and_the_model_is_asked_the_rest(
+    case: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("generation.stages.extract.looked_for", LOOKED_FOR)
+    settings.AFFIANT_DRAFT_SECTIONS = ["how_we_met"]
+    asked: list[list[str]] = []
+
+    def model(call: LLMCall) -> str:
+        if call.stage == "extract":
+            asked.append([need for need in (call.json_schema or {})["properties"] if need != "other facts"])
+        if call.stage == "draft":
+            return json.dumps(
+                {
+                    "sentences": [
+                        {"facts": ["F1"], "text": "I met Daniel Hayes in March 2015 at a church picnic in Houston."}
+                    ]
+                }
+            )
+        return good_answer(call)
+
+    run = run_to_the_end(do_start_run(case=case, created_by=None), model)
+    section = run.sections.get(key="how_we_met")
+    met = "She met Daniel Hayes in March 2015 at a church picnic in Houston."
+    assert section.facts[0] == {**section.facts[0], "id": "F1", "need": "when we met", "text": met, "looked_for": True}
+    assert section.facts[0]["actor"] == "client"  # her act, as the passage's words say
+    # "when we met" was answered by the passage's own sentence: the model was asked the rest only, and its
+    # "other facts" (the meeting again) is not told twice.
+    assert [sorted(needs) for needs in asked] == [sorted(set(VAWA.section("how_we_met").needs) - {"when we met"})]
+    assert [f["id"] for f in section.facts] == ["F1", "F2"] and "when we met" not in section.missing
+    assert section.sentences[0]["text"] == "I met Daniel Hayes in March 2015 at a church picnic in Houston."
+
+
+def test_a_section_with_sentences_looked_for_is_not_asked_again_for_nothing(
+    case: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("generation.stages.extract.looked_for", LOOKED_FOR)
+    settings.AFFIANT_DRAFT_SECTIONS = ["how_we_met"]
+    asked: list[int] = []
+
+    def nothing_new(call: LLMCall) -> str:
+        if call.stage == "extract":
+            asked.append(call.pk)
+            return json.dumps({"other facts": []})  # every need unanswered: the model found nothing more
+        return good_answer(call)
+
+    run = run_to_the_end(do_start_run(case=case, created_by=None), nothing_new)
+    section = run.sections.get(key="how_we_met")
+    assert len(asked) == 1  # not the MAX_STEP_ATTEMPTS a section with no fact at all is given
+    assert [f["need"] for f in section.facts] == ["when we met"] and section.status == SectionStatus.DRAFTED
+    assert "when we met" not in section.missing and "why I married him" in section.missing

@@ -13,7 +13,7 @@ from generation.evidence import highlight
 from generation.faithfulness import check_sentence
 from generation.pipeline import resentence
 from generation.stages import draft, extract, judge
-from generation.stages.common import BadAnswer, read_json
+from generation.stages.common import BadAnswer, read_json, split_sentences
 from llmops.context import render
 from llmops.providers.llamacpp import json_schema_grammar, required_order
 
@@ -300,3 +300,100 @@ def test_a_sentence_about_someone_else_is_hers_to_tell_and_is_not_given_an_i() -
     assert all("first-person voice" in " ".join(c.checked) for c in chosen)
     told_client = "Richard told client many times he would file immigration papers (I-130) for her."
     assert guardrails.voice_problem(told_client, ["Ana Lucia Torres Villanueva"])  # "I-130" is not "I"
+
+
+# The quality bench's intake notes, as a chunk holds them: a heading run into its first sentence.
+BACKGROUND = (
+    "BACKGROUND Client was born on March 14, 1991 in Cochabamba, Bolivia, and is a citizen of Bolivia. Her first "
+    "language is Spanish. Her father, Jorge Torres, drove a city bus in Cochabamba. Her mother, Elena Villanueva de "
+    "Torres, sold bread at the Cancha market. Client phone: (520) 555-0187. Her two younger brothers, Mateo and "
+    "Diego, still live in Bolivia."
+)
+
+
+@pytest.mark.django_db
+def test_sentences_holding_a_needs_words_are_facts_and_the_model_is_asked_the_rest() -> None:
+    # The 1.5B on the bench answered "my parents" with the client's birth, and the brothers not at all.
+    section = VAWA.section("life_before")
+    evidence = [
+        {"n": 1, "chunk_id": 31, "document_id": 4, "document_name": "intake.pdf", "page": 1, "text": BACKGROUND}
+    ]
+    record = "Client: Ana Lucía Torres Villanueva."
+    looked = extract.looked_for_facts(section, evidence, [], record)
+    assert [(f["id"], f["need"], f["text"]) for f in looked] == [
+        ("F1", "my parents and what they did", "Her father, Jorge Torres, drove a city bus in Cochabamba."),
+        (
+            "F2",
+            "my parents and what they did",
+            "Her mother, Elena Villanueva de Torres, sold bread at the Cancha market.",
+        ),
+        ("F3", "my brothers and sisters", "Her two younger brothers, Mateo and Diego, still live in Bolivia."),
+    ]  # the phone line holds no need's words, and is never narrative
+    assert {f["chunk_id"] for f in looked} == {31} and all(f["looked_for"] for f in looked)
+    assert looked[0]["actor"] == "other"  # her father's act, not hers: the gate keeps it out of "I"
+    asked = extract.unanswered(section, looked)
+    assert asked.needs == tuple(
+        n for n in section.needs if n not in ("my parents and what they did", "my brothers and sisters")
+    )
+    birth = "Client was born on March 14, 1991 in Cochabamba, Bolivia, and is a citizen of Bolivia."
+    answer = {
+        "my schooling": {"excerpt": 1, "actor": "client", "fact": birth},
+        "my work before I came to the United States": {"excerpt": 1, "actor": "client", "fact": looked[0]["text"]},
+        "other facts": [],
+    }
+    facts, missing = extract.parse(answer, asked, evidence, record=record, known=looked)
+    # Numbered on from the looked-for facts; the father's bus, said already, is not kept twice.
+    assert [(f["id"], f["need"], f["text"]) for f in facts] == [("F4", "my schooling", birth)]
+    assert missing == ["when and how I came to the United States", "why I came and where I stayed"]
+
+
+@pytest.mark.django_db
+def test_a_needs_words_match_as_written_or_by_lemma_and_a_said_fact_is_not_taken_twice() -> None:
+    section = VAWA.section("physical_abuse")
+    passage = (
+        "ABUSE - HISTORY (client's account) On December 31, 2019 he slapped her across the face in front of guests. "
+        "KESSLER stated that she fell. On April 22, 2021 Richard choked her against the kitchen counter. "
+        "He broke the lamp. I observed bruises on her neck."
+    )
+    evidence = [{"n": 1, "chunk_id": 41, "document_id": 5, "document_name": "intake.pdf", "page": 2, "text": passage}]
+    said = ["Richard choked her against the kitchen counter on April 22, 2021."]
+    found = extract.looked_for(section, evidence, said)
+    # "slap" holds "slapped"; the heading goes; "broke my" does not hold "broke the"; the choking is said; the
+    # officer's own "I observed" would become the client's.
+    assert [(need, text) for need, text, _ in found] == [
+        (section.needs[0], "On December 31, 2019 he slapped her across the face in front of guests.")
+    ]
+
+
+def test_every_need_looked_for_is_a_need_of_its_section() -> None:
+    for section in VAWA.sections:
+        assert {need for need, _ in section.look_for} <= set(section.needs), section.key
+
+
+def test_a_sentence_ends_after_a_closing_quotation() -> None:
+    text = 'He said her friends were "a bad influence." He kept her passport. She said "no."'
+    assert split_sentences(text) == [
+        'He said her friends were "a bad influence."',
+        "He kept her passport.",
+        'She said "no."',
+    ]
+
+
+@pytest.mark.django_db
+def test_a_question_echoed_before_its_answer_is_not_part_of_the_fact() -> None:
+    section = VAWA.section("seeking_help")
+    passage = "Protective order granted April 27, 2021 (Pima County Justice Court). Client left on April 23, 2021."
+    evidence = [{"n": 1, "chunk_id": 51, "document_id": 6, "document_name": "intake.pdf", "page": 3, "text": passage}]
+    answer = {
+        "when I left, and where I went": {
+            "excerpt": 1,
+            "actor": "client",
+            "fact": "I left, and where I went: Client left on April 23, 2021.",
+        },
+        "protective orders": {"excerpt": 1, "actor": "court", "fact": "Court: Protective order granted April 27, 2021"},
+    }
+    facts, _ = extract.parse(answer, section, evidence)
+    assert [f["text"] for f in facts] == [
+        "Client left on April 23, 2021.",
+        "Court: Protective order granted April 27, 2021",
+    ]
