@@ -54,7 +54,7 @@ def in_client_voice(text: str, *, record: str) -> str | None:
     abuser = {w for name in abuser_names(record) for w in words(name)}
     doc = nlp()(text)
     mentions = _client_mentions(doc, client)
-    pronouns_are_hers = _pronouns_are_hers(doc, client, abuser)
+    hers_until = _pronouns_hers_until(doc, client, abuser)
     changes: dict[int, str] = {}
     # A span replaced by one word: its first token takes the word and its last token's trailing space.
     spans: dict[int, int] = {}
@@ -71,18 +71,17 @@ def in_client_voice(text: str, *, record: str) -> str | None:
         else:
             return None  # the client named where a pronoun will not do ("Ana, her aunt's niece")
         spans[start] = end - 1
-    if pronouns_are_hers:
-        for token in doc:
-            lower = token.lower_
-            if lower == "she" and token.dep_ in ("nsubj", "nsubjpass"):
-                changes[token.i] = "I"
-                _agree(token.head, changes)
-            elif lower == "her":
-                changes[token.i] = "my" if token.tag_ == "PRP$" or token.dep_ == "poss" else "me"
-            elif lower == "hers":
-                changes[token.i] = "mine"
-            elif lower == "herself":
-                changes[token.i] = "myself"
+    for token in doc[:hers_until]:
+        lower = token.lower_
+        if lower == "she" and token.dep_ in ("nsubj", "nsubjpass"):
+            changes[token.i] = "I"
+            _agree(token.head, changes)
+        elif lower == "her":
+            changes[token.i] = "my" if token.tag_ == "PRP$" or token.dep_ == "poss" else "me"
+        elif lower == "hers":
+            changes[token.i] = "mine"
+        elif lower == "herself":
+            changes[token.i] = "myself"
     if not changes:
         return None
     pieces = []
@@ -128,20 +127,24 @@ def _client_mentions(doc: Doc, client: set[str]) -> list[tuple[int, int]]:
     return spans
 
 
-def _pronouns_are_hers(doc: Doc, client: set[str], abuser: set[str]) -> bool:
-    """Whether "she" and "her" can only mean the client: no one but her and the abuser is the subject of a
-    clause, and no other woman or girl is spoken of."""
+def _pronouns_hers_until(doc: Doc, client: set[str], abuser: set[str]) -> int:
+    """Up to which token "she" and "her" can only mean the client: none when someone but her and the abuser
+    is the subject of a clause or another woman or girl is spoken of; up to her daughter (her mother..)
+    when she becomes the subject: "Her daughter Sofía wakes at night and hides under her bed when she
+    hears a man shouting" is her daughter's bed and her daughter's hearing."""
     for token in doc:
         if token.pos_ == "PROPN":
             folded = fold(token.text).strip(".")
             known = client | abuser | _TITLES | _CLIENT_NOUNS
             if folded not in known and token.dep_ in ("nsubj", "nsubjpass"):
-                return False  # "Sofía cried when she saw him": she may be Sofía
+                return 0  # "Sofía cried when she saw him": she may be Sofía
         if token.lemma_.lower() in _OTHER_WOMEN and token.dep_ in ("nsubj", "nsubjpass", "dobj", "pobj", "dative"):
             # "her daughter" is the client's daughter, but "the officer asked her" might be anyone's "her"
             if not any(c.lower_ == "her" and c.dep_ == "poss" for c in token.children):
-                return False
-    return True
+                return 0
+            if token.dep_ in ("nsubj", "nsubjpass"):
+                return token.i
+    return len(doc)
 
 
 def _agree(verb: Token, changes: dict[int, str]) -> None:

@@ -40,6 +40,12 @@ RECORD = (
             "I attend every session, work full time, and care for my daughter alone.",
         ),
         ("He told her she would never see Sofía again.", "He told me I would never see Sofía again."),
+        (  # the therapist's letter on the bench: her daughter's bed, her daughter's hearing
+            "Her daughter Sofía, now two years old, wakes at night crying and hides under her bed when she hears a "
+            "man shouting.",
+            "My daughter Sofía, now two years old, wakes at night crying and hides under her bed when she hears a "
+            "man shouting.",
+        ),
         ("The client has no arrests.", "I have no arrests."),
         ("The client's passport was kept in his truck.", "My passport was kept in his truck."),
         ("Ana Lucía Torres Villanueva is from Bolivia.", "I am from Bolivia."),
