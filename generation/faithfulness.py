@@ -310,7 +310,7 @@ _QUOTED = re.compile(r'"([^"]{2,})"')
 _NOT_SENDERS = frozenset({"note", "re", "subject", "date", "time", "from", "to", "sent"})
 
 
-def _outside_quotes(text: str) -> str:
+def outside_quotes(text: str) -> str:
     return _QUOTED.sub(" ", text.translate(_QUOTES))
 
 
@@ -329,7 +329,7 @@ def not_narrative(text: str) -> list[str]:
 
 
 def _transcript_problem(text: str) -> str | None:
-    outside = _outside_quotes(text)
+    outside = outside_quotes(text)
     senders = [m for m in _SENDER.finditer(outside) if m.group(1).lower() not in _NOT_SENDERS]
     times = _TIMESTAMP.findall(outside)
     lines = [line for line in text.splitlines() if line.strip()]
@@ -807,7 +807,7 @@ def _owner_problems(
         verdicts: list[tuple[str, str]] = []  # (whose, the fact's words)
         for n, text in enumerate(texts):
             doc = _parse(text)
-            first_person = bool(_FIRST_PERSON_WORDS & set(words(_outside_quotes(text))))
+            first_person = bool(_FIRST_PERSON_WORDS & set(words(outside_quotes(text))))
             voice = ("first" if n < len(facts) else "mixed") if first_person else "third"
             for token in doc:
                 if token.lemma_.lower() != lemma or not token.is_alpha:
@@ -1206,10 +1206,10 @@ def _borrowed_first_person(text: str, passages: list[str], client: list[str]) ->
     """ "Based on my clinical assessment, she meets the criteria ...": an "I" or "my" copied with the words
     around it from a passage that names the client in the third person is its author's (a therapist, an
     officer), never the client's. Words the client is quoted as saying are inside quotation marks."""
-    own = words(_outside_quotes(text))
+    own = words(outside_quotes(text))
     client_tokens = {w for name in client for w in words(name)}
     for passage in passages:
-        folded = words(_outside_quotes(passage))
+        folded = words(outside_quotes(passage))
         # Named, not just "she": a client's own earlier statement says "her" of other women.
         about_her = any(w in ("client", "victim", "patient", "petitioner") or w in client_tokens for w in folded)
         if not about_her:
@@ -1245,7 +1245,7 @@ def check_sentence(
     problems = not_narrative(text)
     problems += _quote_problems(text, sources)
     # Contact details are reported once, above, not again as numbers; quoted words were checked as a quote.
-    narrative = _outside_quotes(text)
+    narrative = outside_quotes(text)
     narrative = _without(narrative, (m.span() for pattern, _ in _CONTACT for m in pattern.finditer(narrative)))
     doc = _parse(narrative)
     problems += _entity_problems(narrative, doc, sources)

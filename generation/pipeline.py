@@ -324,7 +324,7 @@ def _begin_extract(context: _RunContext, section: RunSection) -> bool:
         if p.score >= settings.AFFIANT_MIN_PASSAGE_SCORE
     ]
     if not passages or (not asked.needs and answered_needs(section.facts, spec)):
-        return _from_record_only(section, spec, "" if passages else "No passage in the case file speaks to it.")
+        return _from_facts_at_hand(section, spec, "" if passages else "No passage in the case file speaks to it.")
     section.evidence = [
         {
             "n": n,
@@ -344,7 +344,7 @@ def _begin_extract(context: _RunContext, section: RunSection) -> bool:
     section.status = SectionStatus.DRAFTING
     section.save(update_fields=["evidence", "facts", "status"])
     if not asked.needs:
-        return _from_record_only(section, spec, "")
+        return _from_facts_at_hand(section, spec, "")
     # The model reads the best passages only; the need words were looked for in more.
     shown = section.evidence[: settings.AFFIANT_EVIDENCE_PASSAGES]
     messages = extract.build_messages(client_name=context.client_name, section=asked, evidence=shown)
@@ -353,7 +353,7 @@ def _begin_extract(context: _RunContext, section: RunSection) -> bool:
     )
 
 
-def _from_record_only(section: RunSection, spec: declarations.SectionSpec, why: str) -> bool:
+def _from_facts_at_hand(section: RunSection, spec: declarations.SectionSpec, why: str) -> bool:
     """Draft the section from the facts it holds before the model's (the record's, and the sentences looked
     for in its passages) when they answer any of its needs (else it is missing: nothing speaks to it).
     Returns False: no call was asked for."""
@@ -385,7 +385,7 @@ def _end_extract(context: _RunContext, section: RunSection, steps: list[SectionS
         if _answered(known, spec):
             section.facts = known
             section.note = f"{section.note}\nExtracting the facts from the documents failed: {step.error}".strip()
-            _from_record_only(section, spec, "")
+            _from_facts_at_hand(section, spec, "")
             return
         _settle(section, SectionStatus.FAILED, f"Extracting the facts failed: {step.error}")
         return

@@ -19,7 +19,15 @@ from typing import Any
 from django.conf import settings
 
 from generation.declarations import SectionSpec
-from generation.faithfulness import check_fact, client_names, fold, nlp, not_narrative, settled_pieces
+from generation.faithfulness import (
+    check_fact,
+    client_names,
+    fold,
+    nlp,
+    not_narrative,
+    outside_quotes,
+    settled_pieces,
+)
 from generation.stages.common import (
     content_terms,
     excerpt_lines,
@@ -41,7 +49,6 @@ LOOKED_FOR_PER_NEED = 2
 LOOKED_FOR_PER_SECTION = 6
 # A sentence whose content words are mostly a fact's already says that fact.
 _ALREADY_SAID = 0.5
-_QUOTED = re.compile(r'"[^"]*"|“[^”]*”')
 # Words in the longest sentence taken as it stands: a longer one is a form's lines run together.
 _LONGEST = 50
 
@@ -187,12 +194,13 @@ def looked_for(
             terms = content_terms(sentence)
             if not 4 <= len(sentence.split()) <= _LONGEST or not terms or _said(terms, said_terms):
                 continue
-            if not_narrative(sentence) or FIRST_PERSON.search(_QUOTED.sub(" ", sentence)):
+            if not_narrative(sentence) or FIRST_PERSON.search(outside_quotes(sentence)):
                 # An intake form's header line, a text message: never the client's story. An officer's or
                 # a therapist's own "I" ("in individual therapy with me") would become the client's.
                 continue
+            words = _words_and_lemmas(sentence)
             need = next((n for n, cues in section.look_for if per_need.get(n, 0) < LOOKED_FOR_PER_NEED
-                         and _holds(sentence, cues)), None)  # fmt: skip
+                         and _holds(words, cues)), None)  # fmt: skip
             if need is None or check_fact(sentence, passage=source["text"], record=record):
                 continue
             per_need[need] = per_need.get(need, 0) + 1
@@ -205,10 +213,15 @@ def _said(terms: set[str], said_terms: list[set[str]]) -> bool:
     return any(len(terms & other) / len(terms) >= _ALREADY_SAID for other in said_terms)
 
 
-def _holds(sentence: str, cues: str) -> bool:
-    """Whether the sentence holds one of the cues (comma-separated words or phrases), each word matched
-    as written or as its lemma ("slap" holds "slapped"; "broke my" holds only those words)."""
-    tokens = [(fold(t.text).strip(), fold(t.lemma_).strip()) for t in nlp()(sentence) if not t.is_punct]
+def _words_and_lemmas(sentence: str) -> list[tuple[str, str]]:
+    """Each word of the sentence, folded, as written and as its lemma (parsed once for all of a section's cues)."""
+    return [(fold(t.text).strip(), fold(t.lemma_).strip()) for t in nlp()(sentence) if not t.is_punct]
+
+
+def _holds(tokens: list[tuple[str, str]], cues: str) -> bool:
+    """Whether the sentence's words (_words_and_lemmas) hold one of the cues (comma-separated words or
+    phrases), each word matched as written or as its lemma ("slap" holds "slapped"; "broke my" holds only
+    those words)."""
     for cue in (c.strip() for c in cues.split(",")):
         wanted = fold(cue).split()
         if wanted and any(
