@@ -338,10 +338,15 @@ AFFIANT_SENTENCE_MAX_CHARS = env_int("AFFIANT_SENTENCE_MAX_CHARS", 220)
 # weights the other two already use says what one of them says: on two CPU cores it cost 14 calls (75 s)
 # of the quality bench's run for no new verdict. A GPU box adds `judge_c` here and in the YAML.
 AFFIANT_JUDGE_ROUTES = env_list("AFFIANT_JUDGE_ROUTES", ["judge_a", "judge_b"])
-AFFIANT_EVIDENCE_PASSAGES = env_int("AFFIANT_EVIDENCE_PASSAGES", 4)
-# Passages a section's need words are looked for in (generation.stages.extract.looked_for): more than the
-# model reads, since looking costs no call.
-AFFIANT_LOOK_FOR_PASSAGES = env_int("AFFIANT_LOOK_FOR_PASSAGES", 8)
+# The passages the extract stage's model reads, best first. Most facts now come from the documents' own
+# sentences (AFFIANT_LOOK_FOR_PASSAGES): on the bench the model's facts were 8 of 70 sentences, and a fourth
+# passage cost about 4 s of prompt on each of 11 calls.
+AFFIANT_EVIDENCE_PASSAGES = env_int("AFFIANT_EVIDENCE_PASSAGES", 3)
+# Passages a section's need words are looked for in (generation.stages.extract.looked_for), best first: a
+# case's passages are few, and looking costs no call. At 8, the bench's intake history (the slap, the split
+# lip) was not among the physical-abuse section's passages. A section keeps, as its evidence, the passages
+# the model reads (AFFIANT_EVIDENCE_PASSAGES) and those a fact cites.
+AFFIANT_LOOK_FOR_PASSAGES = env_int("AFFIANT_LOOK_FOR_PASSAGES", 48)
 # Passages scoring below this (0..1, cosine similarity) are not evidence for a section. Kept low: a
 # passage that does not answer the section yields no backed fact at the extract stage anyway.
 AFFIANT_MIN_PASSAGE_SCORE = env_float("AFFIANT_MIN_PASSAGE_SCORE", 0.1)

@@ -352,7 +352,7 @@ _ALLEGATIONS: dict[str, frozenset[str]] = {
         "kidnapping": "kidnap kidnapped kidnapping abducted abduct",
         "trafficking": "traffic trafficked trafficking prostitution prostitute",
         "burning": "burn burned burnt burning",
-        "an arrest": "arrest arrested arresting jail jailed",
+        "an arrest": "arrest arrests arrested arresting jail jailed",
         "a broken bone": "fracture fractured fractures",
         "a pregnancy": "pregnant pregnancy miscarriage miscarried abortion",
         "drugging": "drugged poisoned poison",
@@ -587,12 +587,22 @@ def settled_pieces(text: str, labelled: str, passage: str, client: list[str]) ->
         return [(text, labelled)]
     pieces: list[tuple[str, str]] = []
     for sentence in sentences:
-        actor = "client" if _is_her_act(sentence, passage_sentences, client_tokens) else labelled
+        hers = _is_her_act(sentence, passage_sentences, client_tokens) or none_held(sentence.text)
+        actor = "client" if hers else labelled
         if pieces and pieces[-1][1] == actor:
             pieces[-1] = (f"{pieces[-1][0]} {sentence.text.strip()}", actor)
         else:
             pieces.append((sentence.text.strip(), actor))
     return pieces
+
+
+# An intake note's shorthand "No arrests, no criminal record, in any country." is the client's to say.
+_NONE_HELD = re.compile(r"^\s*No (?=[a-z])")
+
+
+def none_held(text: str) -> bool:
+    """Whether `text` is a verbless "No arrests, no criminal record." ("No one called the police" has a verb)."""
+    return bool(_NONE_HELD.match(text)) and not any(t.pos_ in ("VERB", "AUX") for t in _parse(text))
 
 
 def _is_her_act(sentence: Span, passage_sentences: list[Span], client_tokens: frozenset[str]) -> bool:
@@ -662,14 +672,14 @@ def _subject_problems(
         if token.head.dep_ in ("ccomp", "xcomp", "advcl") and _someone_else_speaks(token.head.head):
             continue  # "he told the police that I fell": his words about the client
         for head in _predicates(token.head):
-            found = _act_problems(head, subject, client_facts, others, record)
+            found = _act_problems(head, subject, client_facts, others, record, client_tokens)
             if not found and subject == "I":
                 found = _owner_problems(head, facts, passages or [], client_tokens)
             problems += found
     for token in doc:
         if token.text == "I" and token.dep_ == "nsubjpass":
             problem = _undergone_by_someone_else(token.head, facts, client_tokens) or _given_to_someone_else(
-                token.head, doc, facts, client_tokens
+                token.head, doc, facts + _record_lines(record), client_tokens
             )
             if problem:
                 problems.append(problem)
@@ -747,6 +757,20 @@ def _doer(verb: Token) -> Token | None:
             return None
         verb = verb.head
     return None
+
+
+def _client_does(lemma: str, text: str, client_tokens: frozenset[str]) -> bool:
+    """Whether the third-person `text` makes the client the doer of the verb `lemma`, not negated
+    ("she came home late" for "come"; not "he threw" for "throw", nor "client did not call")."""
+    for token in _parse(text):
+        if token.lemma_.lower() != lemma or token.pos_ not in ("VERB", "AUX"):
+            continue
+        if any(c.dep_ == "neg" for c in token.children):
+            continue
+        doer = _doer(token)
+        if doer is not None and _whose(doer, "third", client_tokens) == "client":
+            return True
+    return False
 
 
 def _whose(subject: Token, voice: str, client_tokens: frozenset[str]) -> str:
@@ -879,7 +903,11 @@ def _about_client(fact: dict[str, Any], client_tokens: frozenset[str]) -> bool:
     """A fact the client holds or that speaks of her ("I was born on ...", "Richard hit her ...")."""
     if fact_actor(fact, client_tokens) == "client":
         return True
-    return any(t.pos_ in ("PRON", "PROPN", "NOUN") and _is_client(t, client_tokens) for t in _parse(_text(fact)))
+    # "My child, Sofía, was born on ..." speaks of her child: a possessive names whose, not who.
+    return any(
+        t.pos_ in ("PRON", "PROPN", "NOUN") and t.dep_ != "poss" and _is_client(t, client_tokens)
+        for t in _parse(_text(fact))
+    )
 
 
 def _own_clause(verb: Token) -> set[int]:
@@ -954,9 +982,12 @@ def _act_problems(
     client_facts: list[dict[str, Any]],
     others: list[tuple[str, dict[str, Any]]],
     record: str,
+    client_tokens: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Why the client may not be the subject of `head` ("I called", "I am a U.S. citizen"), given the
-    actors of the sentence's facts; empty when they may."""
+    actors of the sentence's facts; empty when they may. A sentence looked for in a passage whose own
+    words make the client the doer of that verb backs it too: "The first incident client remembers was in
+    March 2016: she came home late ..., and he threw a plate" has "she came" in a sentence not hers alone."""
     if any(c.dep_ == "neg" for c in head.children):
         return []  # "I could not breathe", "I did not call": no act given to the client
     verb = head.lemma_.lower()
@@ -979,6 +1010,10 @@ def _act_problems(
     own = [_text(f) for f in client_facts] + ([_client_line(record)] if verb == "be" else [])
     if any(claim <= {_key(w) for w in words(text)} for text in own):
         return []  # the client's own fact (or the record's client line) says so
+    # A sentence looked for (no model labelled it) whose own words make her the doer backs her act; a
+    # model's label that disagrees with its fact's words is not overruled ("She called", labelled police).
+    if verb != "be" and any(f.get("looked_for") and _client_does(verb, _text(f), client_tokens) for _, f in others):
+        return []
     someone = [(a, f) for a, f in others if claim <= {_key(w) for w in words(_text(f))}]
     if someone:
         actor, fact = someone[0]
@@ -1010,6 +1045,17 @@ def _someone_else_speaks(verb: Token) -> bool:
     hangs "I choked him; he broke my wrist" as one clause under another, and that is no one's report."""
     subjects = [c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")]
     return verb.lemma_.lower() in _REPORTING and bool(subjects) and all(s.text != "I" for s in subjects)
+
+
+def _record_lines(record: str) -> list[dict[str, Any]]:
+    """The record's lines as facts of the party each is about: a date the record gives another party
+    ("Child: Sofía Kessler Torres. Born: November 5, 2018.") is not the client's birth."""
+    client = _client_line(record)
+    return [
+        {"text": line, "actor": "client" if line == client else "other", "source": "record"}
+        for line in record.splitlines()
+        if line.strip()
+    ]
 
 
 def _client_line(record: str) -> str:
@@ -1278,6 +1324,41 @@ def check_sentence(
     return list(dict.fromkeys(problems))
 
 
+# Verbs of saying frame someone else's act ("Client says he was kind"): who says is not who did.
+_FRAMING = frozenset("be have say state tell report explain describe recall remember".split())
+
+
+def swapped_doer_problems(text: str, passage: str, client: list[str]) -> list[str]:
+    """A fact that gives the passage's act to someone else: "He started working at La Estrella Bakery" from
+    "Client started working ...", "Client says he married him because ..." from "... she married him
+    because ..." (the 1.5B on the bench). An act is someone else's when the passage's every use of the verb
+    has a doer of another kind (the client, or anyone else) than the fact's."""
+    client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
+    passage_doc = _parse(_squash(passage))
+    problems = []
+    for verb in _parse(text):
+        lemma = verb.lemma_.lower()
+        if verb.pos_ != "VERB" or lemma in _FRAMING:
+            continue
+        doer = _doer(verb)
+        if doer is None:
+            continue
+        whose = _whose(doer, "third", client_tokens)
+        if whose == "either":
+            continue
+        theirs = {
+            _whose(d, "third", client_tokens)
+            for t in passage_doc
+            if t.lemma_.lower() == lemma and t.pos_ in ("VERB", "AUX")
+            for d in [_doer(t)]
+            if d is not None
+        }
+        if theirs and whose not in theirs and "either" not in theirs:
+            someone = "the client" if "client" in theirs else "someone else"
+            problems.append(f'it gives "{verb.text}" to "{doer.text}", but its passage says {someone} did it')
+    return problems
+
+
 def check_fact(text: str, *, passage: str, record: str) -> list[str]:
     """Why an extracted fact is not backed by the passage it comes from (or the case record): its
     names, places, dates and numbers must be there, it must not reverse the passage, and it must share
@@ -1287,6 +1368,7 @@ def check_fact(text: str, *, passage: str, record: str) -> list[str]:
         return ["it cites no passage"]
     problems = _entity_problems(text, _parse(text), sources)
     problems += _reversal_problems(text, [passage])
+    problems += swapped_doer_problems(text, passage, client_names(record))
     overlap = _overlap_problem(text, [passage])
     if overlap:
         problems.append(overlap)

@@ -20,7 +20,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from casework.models import Case, DocumentStatus, PartyRole
+from casework.models import Case, CaseType, Chunk, DocumentStatus, PartyRole
 from casework.search import search_case
 from generation import declarations
 from generation.flags import OpenSentence, is_open, open_flags, refusal, resolve
@@ -45,7 +45,7 @@ from generation.record import (
 )
 from generation.stages import draft, extract, guardrails, judge
 from generation.stages.common import BadAnswer, content_terms, read_json, split_sentences, squash
-from generation.voice import told_by_client
+from generation.voice import kin_of, told_by_client
 from llmops.calls import Callback, NoModelAvailable, RedactorRef, messages_of, request_completion
 from llmops.models import CallStatus, LLMCall, Route
 from llmops.providers.base import Message
@@ -231,6 +231,15 @@ class _RunContext:
         return record_facts(self.run.case)
 
     @cached_property
+    def kin(self) -> dict[str, str]:
+        """What the client calls her child and her spouse (the abuser of a spouse's petition), as the case's
+        documents name them (voice.kin_of)."""
+        usable = (DocumentStatus.INDEXED, DocumentStatus.NEEDS_OCR)  # as Document.is_usable
+        texts = Chunk.objects.filter(case=self.run.case, document__status__in=usable).values_list("text", flat=True)
+        spouse = self.partner_name if self.run.case.case_type == CaseType.VAWA_SPOUSE else ""
+        return kin_of(self.record_text, texts, spouse=spouse)
+
+    @cached_property
     def record_text(self) -> str:
         """The case record as text (generation.record), for the faithfulness gate: read once per advance
         and only when asked for."""
@@ -339,11 +348,17 @@ def _begin_extract(context: _RunContext, section: RunSection) -> bool:
         for n, p in enumerate(passages, start=1)
     ]
     # The documents' own sentences that answer a need come first; the model is asked only for the rest.
-    section.facts += extract.looked_for_facts(asked, section.evidence, section.facts, context.record_text)
+    looked = extract.looked_for_facts(asked, section.evidence, section.facts, context.record_text)
+    section.facts += looked
     asked = extract.unanswered(asked, section.facts)
+    # The section keeps the passages the model reads and those a fact cites; the rest were only looked in.
+    cited = {f["n"] for f in section.facts if f.get("source") == "evidence"}
+    section.evidence = [e for e in section.evidence if e["n"] <= settings.AFFIANT_EVIDENCE_PASSAGES or e["n"] in cited]
     section.status = SectionStatus.DRAFTING
     section.save(update_fields=["evidence", "facts", "status"])
-    if not asked.needs:
+    if not asked.needs or len(looked) >= extract.LOOKED_FOR_PER_SECTION:
+        # A section whose documents' sentences fill its share has what its draft can tell: the needs left are
+        # listed for the attorney, not asked (on the bench, 11 calls gave 5 of 75 sentences).
         return _from_facts_at_hand(section, spec, "")
     # The model reads the best passages only; the need words were looked for in more.
     shown = section.evidence[: settings.AFFIANT_EVIDENCE_PASSAGES]
@@ -430,7 +445,7 @@ def _end_draft(context: _RunContext, section: RunSection, steps: list[SectionSte
     for sentence in section.sentences:
         sentence["pages"] = _pages(sentence, facts_by_id)
         # Facts from police reports speak of the client as "she": told by her, before anyone judges it.
-        told = told_by_client(sentence["text"], record=context.record_text)
+        told = told_by_client(sentence["text"], record=context.record_text, kin=context.kin)
         if told != sentence["text"]:
             sentence["original"], sentence["text"] = sentence["text"], told
     section.save(update_fields=["sentences"])
@@ -513,7 +528,9 @@ def _end_guardrails(context: _RunContext, section: RunSection, steps: list[Secti
 def _sources(context: _RunContext, section: RunSection) -> guardrails.Sources:
     """What the faithfulness gate checks the section's sentences against: their facts, the full text of
     the passages those come from, and the case record."""
-    return guardrails.Sources.of(facts=section.facts, evidence=section.evidence, record=context.record_text)
+    return guardrails.Sources.of(
+        facts=section.facts, evidence=section.evidence, record=context.record_text, kin=context.kin
+    )
 
 
 def _apply_guardrails(context: _RunContext, section: RunSection, rewrites: list[str] | None) -> None:

@@ -12,9 +12,10 @@ still checked by the faithfulness gate.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from generation.faithfulness import client_names, fold, nlp, words
+from generation.faithfulness import client_names, fold, nlp, none_held, outside_quotes, words
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Token
@@ -28,28 +29,44 @@ _OTHER_WOMEN = frozenset(
     """daughter mother sister aunt grandmother niece cousin girl woman wife girlfriend friend neighbor neighbour
     officer deputy detective judge doctor nurse therapist counselor advocate teacher""".split()
 )
+_NOT_PEOPLE = frozenset({"ORG", "FAC", "GPE", "LOC", "PRODUCT", "NORP"})
 _AGREEMENT = {"is": "am", "has": "have", "does": "do", "'s": "am"}
-_ABUSER_LINE = re.compile(r"^\s*(?:abuser|trafficker)\s*:\s*(?P<rest>[^\n]+)$", re.I | re.M)
+# A note's or a medical record's noun for the client before her verb, which the parser misreads ("The
+# first incident client remembers was ...": "remembers" a noun; "Patient declines ...": "Patient" an
+# adjective): told as "she", which the pronouns' step then tells as "I" when no one else can be meant.
+_CLIENT_DOES = re.compile(
+    r"\b(?:[Tt]he )?(?:[Cc]lient|[Pp]etitioner|[Pp]atient) (?=(?:remembers|recalls|says|states|reports|describes|"
+    r"explains|believes|thinks|knows|feels|declines|denies|endorses|presents|lives|works|wants|fears|agrees)\b)"
+)
 
 
 def abuser_names(record: str) -> list[str]:
     """The abuser's (or trafficker's) names and aliases, from the record text's lines for them."""
     names = []
-    for match in _ABUSER_LINE.finditer(record):
-        rest = match.group("rest")
-        head = re.split(r"\.\s+[A-Z][\w -]*:|[;(]", rest, maxsplit=1)[0].strip(" .")
-        names.append(head)
+    for rest in _party_lines(record, "abuser|trafficker"):
+        names.append(_line_name(rest))
         aliases = re.search(r"also known as ([^)]+)\)", rest)
         if aliases:
             names += [a.strip() for a in aliases.group(1).split(",") if a.strip()]
     return [n for n in names if n]
 
 
+def _party_lines(record: str, roles: str) -> list[str]:
+    """What the record text says of the parties of these roles ("abuser|trafficker"), a line each."""
+    return [m.group("rest") for m in re.finditer(rf"^\s*(?:{roles})\s*:\s*(?P<rest>[^\n]+)$", record, re.I | re.M)]
+
+
+def _line_name(rest: str) -> str:
+    """The name a record line begins with: "Sofía Kessler Torres" of "Sofía Kessler Torres. Born: ..."."""
+    return re.split(r"\.\s+[A-Z][\w -]*:|[;(]", rest, maxsplit=1)[0].strip(" .")
+
+
 def in_client_voice(text: str, *, record: str) -> str | None:
     """`text` told by the client, or None when there is nothing certain to change (it already speaks in
     the first person, it does not speak of the client, or a "she" could mean someone else)."""
-    if FIRST_PERSON.search(text):
-        return None
+    if FIRST_PERSON.search(outside_quotes(text)):
+        return None  # a "we" she is quoted as saying ('for her "after we buy a house."') is not her voice
+    text = _CLIENT_DOES.sub(lambda m: "She " if m.group(0)[0].isupper() else "she ", text)
     client = {w for name in client_names(record) for w in words(name)}
     abuser = {w for name in abuser_names(record) for w in words(name)}
     doc = nlp()(text)
@@ -136,7 +153,8 @@ def _pronouns_hers_until(doc: Doc, client: set[str], abuser: set[str]) -> int:
         if token.pos_ == "PROPN":
             folded = fold(token.text).strip(".")
             known = client | abuser | _TITLES | _CLIENT_NOUNS
-            if folded not in known and token.dep_ in ("nsubj", "nsubjpass"):
+            # An organisation is no "she" ("Tucson Fire Department Engine 9 evaluated her on scene; she was ...").
+            if folded not in known and token.dep_ in ("nsubj", "nsubjpass") and token.ent_type_ not in _NOT_PEOPLE:
                 return 0  # "Sofía cried when she saw him": she may be Sofía
         if token.lemma_.lower() in _OTHER_WOMEN and token.dep_ in ("nsubj", "nsubjpass", "dobj", "pobj", "dative"):
             # "her daughter" is the client's daughter, but "the officer asked her" might be anyone's "her"
@@ -245,11 +263,16 @@ def with_her_kin(text: str) -> str:
 
 
 # What only a couple does or has together: an intake note's "they" in such a sentence is the client and
-# her spouse ("In July 2015 they moved into an apartment together"), and "their daughter" is theirs.
-_TOGETHER = re.compile(r"\b(together|joint|jointly|both of them|as a couple|married couple)\b", re.I)
+# her spouse ("In July 2015 they moved into an apartment together", "They went out for coffee the next
+# week"), and "their daughter" is theirs.
+_TOGETHER = re.compile(
+    r"\b(together|joint|jointly|both of them|as a couple|married couple|went out|dated|dating|married|engaged|"
+    r"marriage license|wedding|honeymoon)\b",
+    re.I,
+)
 _THEIR_CHILD = re.compile(r"\b([Tt])heir (daughters?|sons?|child|children|baby)\b")
+_BOTH_NAMES = re.compile(r"\bboth names\b")
 _COUPLE = {"they": "we", "them": "us", "their": "our", "theirs": "ours", "themselves": "ourselves"}
-_SPOUSE_LINE = re.compile(r"^\s*abuser\s*:", re.I | re.M)
 
 
 def as_a_couple(text: str, *, record: str) -> str:
@@ -258,9 +281,10 @@ def as_a_couple(text: str, *, record: str) -> str:
     apartment together" → "In July 2015 we moved into an apartment together", "Their daughter, Sofía, was
     born ..." → "Our daughter, Sofía, was born ...". Asked for "we" in its prompt, the 1.5B still copied
     "they"; a "they" that could be anyone else (no word says together) is left alone."""
-    if FIRST_PERSON.search(text) or not _SPOUSE_LINE.search(record):
+    if FIRST_PERSON.search(text) or not _party_lines(record, "abuser"):
         return text
     told = _THEIR_CHILD.sub(lambda m: ("O" if m.group(1) == "T" else "o") + "ur " + m.group(2), text)
+    told = _BOTH_NAMES.sub("both our names", told)  # "The lease was in both names."
     if not _TOGETHER.search(text):
         return told
 
@@ -271,17 +295,11 @@ def as_a_couple(text: str, *, record: str) -> str:
     return re.sub(r"\b(?:they|them|their|theirs|themselves)\b", swap, told, flags=re.I)
 
 
-# An intake note's shorthand "No arrests, no criminal record, in any country." is the client's to say.
-_NONE_HELD = re.compile(r"^No (?=[a-z])")
-
-
 def with_her_none(text: str) -> str:
     """A verbless "No arrests, no criminal record." told by her: "I have no arrests, no criminal record."."""
-    if not _NONE_HELD.match(text) or FIRST_PERSON.search(text):
-        return text
-    if any(token.pos_ in ("VERB", "AUX") for token in nlp()(text)):
+    if FIRST_PERSON.search(text) or not none_held(text):
         return text  # "No one called the police" is a sentence of its own
-    return "I have no " + text[3:]
+    return "I have no " + text.lstrip()[3:]
 
 
 def _her_kin_in_my_sentence(doc: Doc, text: str) -> str:
@@ -304,9 +322,68 @@ def _her_kin_in_my_sentence(doc: Doc, text: str) -> str:
     return told
 
 
-def told_by_client(text: str, *, record: str) -> str:
+_CHILD_KIN = ("daughter", "son")
+_SPOUSE_KIN = ("husband", "wife")
+_WHOSE = r"(?:her|his|my|their|the client's|client's|the victim's|patient's)"
+
+
+def kin_of(record: str, texts: Iterable[str], *, spouse: str = "") -> dict[str, str]:
+    """What the client calls the record's child and her spouse, as the case's documents name them:
+    {"sofia": "daughter", "richard": "husband"} by first name, folded. A child is what a kin word next to
+    the name says ("her daughter Sofía", "Their daughter, Sofía Kessler Torres"); her spouse (`spouse`,
+    the abuser of a VAWA case) is the spouse word the documents use of hers ("her husband had choked her").
+    A party no document names so is left out: "my daughter" is never guessed."""
+    text = fold(" ".join(texts))
+    kin: dict[str, str] = {}
+    for name in filter(None, map(_line_name, _party_lines(record, "child"))):
+        first = fold(name).split()[0]
+        counts = {
+            word: len(re.findall(rf"\b{word},? {re.escape(first)}\b", text))
+            + len(re.findall(rf"\b{re.escape(first)}\b[^.\n]{{0,40}}?\b{_WHOSE} {word}\b", text))
+            for word in _CHILD_KIN
+        }
+        _take_most(kin, first, counts)
+    if spouse.strip():
+        first = fold(spouse).split()[0]
+        counts = {
+            word: len(re.findall(rf"\b{_WHOSE} {word}\b|\b{word},? {re.escape(first)}\b", text)) for word in _SPOUSE_KIN
+        }
+        _take_most(kin, first, counts)
+    return kin
+
+
+def _take_most(kin: dict[str, str], first: str, counts: dict[str, int]) -> None:
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    if ranked and ranked[0][1] and (len(ranked) < 2 or ranked[0][1] > ranked[1][1]):
+        kin[first] = ranked[0][0]
+
+
+def with_her_people(text: str, kin: dict[str, str]) -> str:
+    """A sentence that does not speak in her voice, naming her child or spouse, told as hers: "Sofía attends
+    the Head Start preschool program." → "My daughter Sofía attends ...", "Police came; Richard did the
+    talking." → "Police came; my husband Richard did the talking." Only the first mention, only a name
+    written as a name (not a report's "KESSLER"), and never one that already says whose it is."""
+    if not kin or FIRST_PERSON.search(outside_quotes(text)):
+        return text
+    quoted = [(m.start(), m.end()) for m in re.finditer(r'"[^"]*"', text)]
+    for token in nlp()(text):
+        word = fold(token.text)
+        if word not in kin or token.pos_ != "PROPN" or token.text.isupper():
+            continue
+        before = token.doc[token.i - 1] if token.i > 0 else None
+        if before is not None and (before.lower_ in _KIN or before.pos_ in ("DET", "PRON") or before.tag_ == "POS"):
+            return text  # "her daughter Sofía", "the Sofía I knew"
+        if any(start <= token.idx < end for start, end in quoted):
+            continue
+        at = token.idx
+        return f"{text[:at]}{'My' if at == 0 else 'my'} {kin[word]} {text[at:]}"
+    return text
+
+
+def told_by_client(text: str, *, record: str, kin: dict[str, str] | None = None) -> str:
     """`text` in the client's voice (in_client_voice), without the frame of who reported it, with her
-    family as hers (with_her_kin), what she and her spouse did together as "we" (as_a_couple), and her
-    "No arrests" as "I have no arrests" (with_her_none)."""
+    family as hers (with_her_kin), what she and her spouse did together as "we" (as_a_couple), her
+    "No arrests" as "I have no arrests" (with_her_none), and her child and spouse named as hers
+    (with_her_people, by `kin`: kin_of)."""
     told = without_reporting_frame(in_client_voice(text, record=record) or text)
-    return with_her_none(as_a_couple(with_her_kin(told), record=record))
+    return with_her_people(with_her_none(as_a_couple(with_her_kin(told), record=record)), kin or {})

@@ -40,10 +40,20 @@ def whole_sentences(text: str, limit: int = PASSAGE_PROMPT_CHARS) -> str:
     return head[: end + 1] if end > limit // 3 else head.rsplit(" ", 1)[0]
 
 
+def single_quoted(text: str) -> str:
+    """A text a model is to copy into a JSON string, with its double quotes as single ones: the 1.5B wrote
+    an inner double quote unescaped, and the grammar ended the string there ('Kessler ("Rick") on October
+    11' came back as 'Kessler ('). The draft's sentences get their double quotes back (draft.requoted)."""
+    return text.replace("\u201c", "'").replace("\u201d", "'").replace('"', "'")
+
+
 def excerpt_lines(evidence: list[dict[str, Any]]) -> tuple[str, ...]:
     """`[n] name, page p: "text"` for each retrieved passage, ranked best first (the context guard
     drops from the end when the prompt must shrink)."""
-    return tuple(f'[{e["n"]}] {e["document_name"]}, page {e["page"]}: "{whole_sentences(e["text"])}"' for e in evidence)
+    return tuple(
+        f'[{e["n"]}] {e["document_name"]}, page {e["page"]}: "{single_quoted(whole_sentences(e["text"]))}"'
+        for e in evidence
+    )
 
 
 def read_json(output: str) -> dict[str, Any]:
@@ -85,7 +95,7 @@ _INITIAL = re.compile(r"(?:^|[\s(])[A-Z]\.$")
 
 
 # A sentence ends at . ! or ?, or at a quotation closed after one ('were "a bad influence." He ...').
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”]))\s+(?=[A-Z\"“])")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”'\u2019]))\s+(?=[A-Z\"“])")
 
 
 def split_sentences(text: str) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 
 from generation.declarations import SectionSpec
-from generation.stages.common import squash, text_field, tokens_for, whole_pieces
+from generation.stages.common import single_quoted, squash, text_field, tokens_for, whole_pieces
 from llmops.providers.base import Message
 
 _MIN_WORDS = 3
@@ -65,7 +65,7 @@ def max_tokens(facts: list[dict[str, Any]]) -> int:
 
 
 def fact_lines(facts: list[dict[str, Any]]) -> str:
-    return "\n".join(f"[{f['id']}] {f['text']}" for f in facts)
+    return "\n".join(f"[{f['id']}] {single_quoted(f['text'])}" for f in facts)
 
 
 def build_messages(
@@ -117,12 +117,40 @@ def new_sentence(text: str, fact_ids: list[str], by_id: dict[str, dict[str, Any]
 _DANGLING = re.compile(r"[\s,;:]+(?:and|or|but|nor|because|if|with|to|of|for|the|a|an|that|as|at|in|on|by)$", re.I)
 
 
+# The drafter writes JSON, where a double quote must be escaped, and turns a document's quotation into
+# single quotes ('after we buy a house.'); told in double quotes again, as the documents have it, the gate
+# checks the quoted words and the voice step leaves them as said ("we" in them is not her voice).
+_SINGLE_QUOTED = re.compile(r"(?<![\w'])'(?=\S)([^']*?\S)'(?![\w'])")
+_LEFT_OPEN = re.compile(r"(?<![\w'\"])['\"](?=\w)")
+_STRAIGHT = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def requoted(text: str) -> str:
+    """The sentence's quotations in double quotes, each closed; quotes around the whole sentence (a model
+    quoting its own answer) dropped."""
+    text = _SINGLE_QUOTED.sub(r'"\1"', text.translate(_STRAIGHT)).strip(" '")
+    if text.count('"') == 2 and text.startswith('"') and text.endswith('"'):
+        return text[1:-1].strip()
+    opened = list(_LEFT_OPEN.finditer(text))
+    if text.count('"') % 2:
+        if text.startswith('"'):
+            return text[1:].strip()
+        if opened and text[opened[-1].start()] == '"' and '"' not in text[opened[-1].end() :]:
+            return text + '"'  # 'were "a bad influence.': the quotation runs to the end
+        return text.rstrip('"').strip()
+    single = [m for m in opened if text[m.start()] == "'"]
+    if single and "'" not in text[single[-1].end() :].replace("'s", ""):
+        at = single[-1].start()  # 'were \'a bad influence.': closed at the end, in double quotes
+        return f'{text[:at]}"{text[at + 1 :]}"'
+    return text
+
+
 def clean_sentence(text: str) -> str:
-    text = squash(re.sub(r"<[^>]*>", " ", text)).strip(" -*\"'")
+    text = requoted(squash(re.sub(r"<[^>]*>", " ", text)).strip(" -*"))
     if text and text[0].islower():
         text = text[0].upper() + text[1:]
     if text and not re.search(r"[!?\"”)]$", text):
-        body = re.sub(r"[\s.,;:]+$", "", text)
+        body = re.sub(r"[\s.,;:(]+$", "", text)  # "... Richard Allen Kessler (." was cut off at a quote
         while _DANGLING.search(body):
             body = _DANGLING.sub("", body)
         text = body + "."

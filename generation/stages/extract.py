@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -24,9 +24,11 @@ from generation.faithfulness import (
     client_names,
     fold,
     nlp,
+    none_held,
     not_narrative,
     outside_quotes,
     settled_pieces,
+    swapped_doer_problems,
 )
 from generation.stages.common import (
     content_terms,
@@ -41,12 +43,20 @@ from generation.stages.common import (
 from generation.voice import FIRST_PERSON
 from llmops.providers.base import Message
 
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
+
 # Further facts the section may use beyond its needs (one incident more, a name, a place).
 MORE_FACTS = 3
 # Facts a section takes from its passages' sentences that hold a need's words (SectionSpec.look_for), at
 # most this many a need and a section: the draft writes at most draft.MAX_SENTENCES sentences.
 LOOKED_FOR_PER_NEED = 2
-LOOKED_FOR_PER_SECTION = 6
+LOOKED_FOR_PER_SECTION = 8
+# A need for every time something happened ("each time he hit, slapped, pushed or choked me, and when")
+# takes more: the bench's first two were the ER's and the police report's account of one night, and the
+# intake's slap and split lip were left out.
+LOOKED_FOR_PER_EACH = 4
+_SUBJECTS = frozenset({"nsubj", "nsubjpass", "csubj", "expl"})
 # A sentence whose content words are mostly a fact's already says that fact.
 _ALREADY_SAID = 0.5
 # Words in the longest sentence taken as it stands: a longer one is a form's lines run together.
@@ -198,8 +208,14 @@ def looked_for(
                 # An intake form's header line, a text message: never the client's story. An officer's or
                 # a therapist's own "I" ("in individual therapy with me") would become the client's.
                 continue
-            words = _words_and_lemmas(sentence)
-            need = next((n for n, cues in section.look_for if per_need.get(n, 0) < LOOKED_FOR_PER_NEED
+            parsed = nlp()(sentence)
+            if not any(t.dep_ in _SUBJECTS for t in parsed) and not none_held(sentence):
+                # A note's or a form's line with no subject ("RESIDENCES 1) 2245 East Calle Lucero, ... - July
+                # 2015 to May 2018", "CT angiogram of the neck: no vascular injury") is shorthand, which the
+                # drafter copied as it stood; the model, asked for the need, writes a sentence of it.
+                continue
+            words = _words_and_lemmas(parsed)
+            need = next((n for n, cues in section.look_for if per_need.get(n, 0) < _most_for(n)
                          and _holds(words, cues)), None)  # fmt: skip
             if need is None or check_fact(sentence, passage=source["text"], record=record):
                 continue
@@ -209,13 +225,17 @@ def looked_for(
     return found
 
 
+def _most_for(need: str) -> int:
+    return LOOKED_FOR_PER_EACH if need.startswith("each ") else LOOKED_FOR_PER_NEED
+
+
 def _said(terms: set[str], said_terms: list[set[str]]) -> bool:
     return any(len(terms & other) / len(terms) >= _ALREADY_SAID for other in said_terms)
 
 
-def _words_and_lemmas(sentence: str) -> list[tuple[str, str]]:
+def _words_and_lemmas(parsed: Doc) -> list[tuple[str, str]]:
     """Each word of the sentence, folded, as written and as its lemma (parsed once for all of a section's cues)."""
-    return [(fold(t.text).strip(), fold(t.lemma_).strip()) for t in nlp()(sentence) if not t.is_punct]
+    return [(fold(t.text).strip(), fold(t.lemma_).strip()) for t in parsed if not t.is_punct]
 
 
 def _holds(tokens: list[tuple[str, str]], cues: str) -> bool:
@@ -249,6 +269,10 @@ def _backed_fact(item: Any, by_n: dict[int, dict[str, Any]], record: str = "") -
         return None
     text = " ".join(whole_pieces(clean_fact(str(item.get("fact") or "")), settings.AFFIANT_FACT_MAX_CHARS))
     if len(text.split()) < 2:
+        return None
+    # An act the fact gives to another doer than every excerpt that tells it does is not backed by any
+    # of them ("Client says he married him" copied from one excerpt, cited as another that says "married").
+    if swapped_doer_problems(text, "\n".join(e["text"] for e in by_n.values()), client_names(record)):
         return None
     named = by_n.get(item.get("excerpt"))  # type: ignore[arg-type]
     others = sorted(

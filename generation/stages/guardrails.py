@@ -12,14 +12,14 @@ with a flag.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
 
 from generation.faithfulness import check_sentence, client_names, words
-from generation.stages.common import split_sentences, squash, text_field, tokens_for
+from generation.stages.common import single_quoted, split_sentences, squash, text_field, tokens_for
 from generation.stages.draft import clean_sentence
 from generation.voice import FIRST_PERSON, told_by_client
 from llmops.providers.base import Message
@@ -78,10 +78,18 @@ class Sources:
     facts_by_id: dict[str, dict[str, Any]]
     passages: dict[int, str]
     record: str = ""
+    kin: dict[str, str] = field(default_factory=dict)  # what she calls her child and spouse (voice.kin_of)
 
     @classmethod
-    def of(cls, *, facts: list[dict[str, Any]], evidence: list[dict[str, Any]], record: str) -> Sources:
-        return cls({f["id"]: f for f in facts}, {e["n"]: e["text"] for e in evidence}, record)
+    def of(
+        cls,
+        *,
+        facts: list[dict[str, Any]],
+        evidence: list[dict[str, Any]],
+        record: str,
+        kin: dict[str, str] | None = None,
+    ) -> Sources:
+        return cls({f["id"]: f for f in facts}, {e["n"]: e["text"] for e in evidence}, record, kin or {})
 
     def facts_of(self, fact_ids: list[str]) -> list[dict[str, Any]]:
         return [self.facts_by_id[i] for i in fact_ids if i in self.facts_by_id]
@@ -136,7 +144,8 @@ def max_tokens(count: int) -> int:
 def fact_line(fact: dict[str, Any]) -> str:
     """A fact with who did, said or holds it: the rewrite must not give the abuser's act to the client."""
     actor = fact.get("actor")
-    return f"({actor}) {fact['text']}" if actor and actor != "other" else str(fact["text"])
+    text = single_quoted(str(fact["text"]))
+    return f"({actor}) {text}" if actor and actor != "other" else text
 
 
 def build_messages(
@@ -151,7 +160,7 @@ def build_messages(
         sentence = sentences[candidate.index]
         facts = "; ".join(fact_line(f) for f in sources.facts_of(sentence["facts"]))
         problems = "\n".join(f"   Problem: {reason}" for reason in candidate.reasons)
-        blocks.append(f"{number}. Sentence: {sentence['text']}\n{problems}\n   Facts: {facts}")
+        blocks.append(f"{number}. Sentence: {single_quoted(sentence['text'])}\n{problems}\n   Facts: {facts}")
     instructions = (
         f"Rewrite each sentence of {client_name}'s declaration so that it fixes its problems and states only "
         'its facts, in the first person ("I", "my", "me"), keeping the dates, places and names of the facts. '
@@ -277,7 +286,7 @@ def fact_in_client_voice(fact: dict[str, Any], sources: Sources) -> list[str]:
     """The fact's sentences told by the client, each only if it passes the gate on its own."""
     pieces = []
     for piece in split_sentences(str(fact["text"])):
-        text = clean_sentence(told_by_client(piece, record=sources.record))
+        text = clean_sentence(told_by_client(piece, record=sources.record, kin=sources.kin))
         if len(text.split()) >= _MIN_WORDS and not sources.problems(text, [fact["id"]]):
             pieces.append(text)
     return pieces

@@ -578,3 +578,63 @@ def test_what_we_did_must_be_what_the_facts_say_she_and_he_or_they_did() -> None
     called = "On April 17, 2021 a neighbor called 911 because of the screaming (client did not call). Police came."
     problems = check_torres("On April 17, 2021 we called 911.", neighbour, passages=(called,))
     assert any(p.startswith('it says "We called", but its facts say someone else did') for p in problems), problems
+
+
+def test_a_sentence_looked_for_backs_what_its_words_make_the_client_do_and_no_more() -> None:
+    # A passage's own sentence (no model labelled it) is "other" by its main subject, "the first incident";
+    # its words still have her come home, and him throw the plate.
+    passage = (
+        "The first incident client remembers was in March 2016: she came home late from the bakery, and he threw "
+        "a plate against the kitchen wall and grabbed her arm so hard it left bruises."
+    )
+    looked = {**fact(passage, "other"), "looked_for": True}
+    told = (
+        "The first incident I remember was in March 2016: I came home late from the bakery, and he threw a plate "
+        "against the kitchen wall and grabbed my arm so hard it left bruises."
+    )
+    assert check_sentence(told, facts=[looked], passages=[passage], record=RECORD) == []
+    assert check_sentence(
+        "I threw a plate against the kitchen wall.", facts=[looked], passages=[passage], record=RECORD
+    )
+    # The model's own label is not overruled by the words: "she came home", labelled the police's, is not hers.
+    labelled = fact("She came home late from the bakery", "police")
+    assert check_sentence("I came home late from the bakery.", facts=[labelled], passages=[passage], record=RECORD)
+
+
+def test_a_notes_verbless_none_is_the_clients_and_a_denied_arrest_is_no_allegation() -> None:
+    passage = "Client volunteers at the food pantry. No arrests, no criminal record, in any country."
+    assert settled_pieces("No arrests, no criminal record, in any country.", "other", passage, ["Maria"]) == [
+        ("No arrests, no criminal record, in any country.", "client")
+    ]
+    hers = {**fact("No arrests, no criminal record, in any country.", "client"), "looked_for": True}
+    sentence = "I have never been arrested, nor have I had a criminal record in any country."
+    assert check_sentence(sentence, facts=[hers], passages=[passage], record=RECORD) == []
+    # An arrest no source speaks of is still alleged.
+    assert check_sentence("I was arrested in 2019.", facts=[hers], passages=["Client volunteers."], record=RECORD)
+
+
+def test_a_fact_that_gives_the_passages_act_to_someone_else_is_not_backed() -> None:
+    # The 1.5B on the bench: "Client says he married him" from "Client says she married him because ...",
+    # "He started working" from "Client started working ...". Same words, another doer.
+    passage = (
+        "Client started working at La Estrella Bakery in February 2016. Richard became jealous of her coworkers. "
+        "Client says she married him because she loved him and wanted a family."
+    )
+    assert check_fact("He started working at La Estrella Bakery in February 2016.", passage=passage, record=RECORD)
+    assert check_fact("Client says he married him because she loved him.", passage=passage, record=RECORD)
+    assert (
+        check_fact("She started working at La Estrella Bakery in February 2016.", passage=passage, record=RECORD) == []
+    )
+    assert check_fact("Richard became jealous of her coworkers.", passage=passage, record=RECORD) == []
+
+
+def test_a_date_the_record_gives_another_party_is_not_the_clients_birth() -> None:
+    # The bench's children section: the child's record fact "My child is Sofía ..." rewritten as "I was born
+    # on November 5, 2018" (the child's birth date, from the record's child line).
+    record = "Client: Maria Lopez. Born: April 12, 1990.\nChild: Sofia Hayes. Born: February 3, 2019."
+    child = {"id": "R2", "n": 0, "text": "My child is Sofia Hayes.", "actor": "child", "source": "record"}
+    assert check_sentence("I was born on February 3, 2019.", facts=[child], passages=[], record=record)
+    hers = {"id": "R1", "n": 0, "text": "I was born on April 12, 1990.", "actor": "client", "source": "record"}
+    assert check_sentence("I was born on April 12, 1990.", facts=[hers], passages=[], record=record) == []
+    born = {**child, "text": "My child, Sofia Hayes, was born on February 3, 2019."}  # "my" is whose, not who
+    assert check_sentence("I was born on February 3, 2019.", facts=[born], passages=[], record=record)

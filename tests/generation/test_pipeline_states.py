@@ -595,3 +595,46 @@ def test_a_section_with_sentences_looked_for_is_not_asked_again_for_nothing(
     assert len(asked) == 1  # not the MAX_STEP_ATTEMPTS a section with no fact at all is given
     assert [f["need"] for f in section.facts] == ["when we met"] and section.status == SectionStatus.DRAFTED
     assert "when we met" not in section.missing and "why I married him" in section.missing
+
+
+def test_need_words_are_looked_for_beyond_the_passages_the_model_reads(
+    case: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The section's best passages are about dating and courtship; the sentence that says when they met is on
+    # a page that ranks below them. It is still found (looking costs no call), and the section keeps, as its
+    # evidence, the passage the model reads and the one its fact cites, not every passage looked in.
+    monkeypatch.setattr("generation.stages.extract.looked_for", LOOKED_FOR)
+    settings.AFFIANT_DRAFT_SECTIONS = ["how_we_met"]
+    settings.AFFIANT_EVIDENCE_PASSAGES = 1
+    document = case.documents.get()
+    Page.objects.filter(document=document).update(number=3)
+    courtship = "Courtship: a first date, dating, courtship, love. Dating and courtship; why married? Love."
+    Page.objects.create(document=document, number=1, text=courtship)
+    Page.objects.create(document=document, number=2, text=f"{courtship} Dating again.")
+    run = run_to_the_end(do_start_run(case=case, created_by=None))
+    section = run.sections.get(key="how_we_met")
+    met = next(f for f in section.facts if f.get("looked_for"))
+    assert met["text"].startswith("She met Daniel Hayes in March 2015") and met["page"] == 3
+    # The model read passage 1; passage 2 was only looked in.
+    assert [(e["n"], e["page"]) for e in section.evidence] == [(1, 1), (3, 3)] and met["n"] == 3
+
+
+def test_a_section_whose_sentences_looked_for_fill_its_share_is_not_asked(
+    case: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("generation.stages.extract.looked_for", LOOKED_FOR)
+    monkeypatch.setattr("generation.stages.extract.LOOKED_FOR_PER_SECTION", 1)
+    settings.AFFIANT_DRAFT_SECTIONS = ["how_we_met"]
+    asked: list[int] = []
+
+    def model(call: LLMCall) -> str:
+        if call.stage == "extract":
+            asked.append(call.pk)
+        return good_answer(call)
+
+    run = run_to_the_end(do_start_run(case=case, created_by=None), model)
+    section = run.sections.get(key="how_we_met")
+    assert asked == [] and [f["need"] for f in section.facts] == ["when we met"]
+    # The needs left are listed for the attorney to ask the client about.
+    assert "why I married him" in section.missing and "when we met" not in section.missing
+    assert section.status == SectionStatus.DRAFTED

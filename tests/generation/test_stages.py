@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -365,6 +366,59 @@ def test_a_needs_words_match_as_written_or_by_lemma_and_a_said_fact_is_not_taken
     ]
 
 
+@pytest.mark.django_db
+def test_a_need_for_every_time_it_happened_takes_more_sentences() -> None:
+    section = VAWA.section("physical_abuse")
+    assert section.needs[0].startswith("each time")
+    times = [
+        "On May 1, 2017 he slapped her at a party.",
+        "On June 2, 2018 he pushed her down the stairs.",
+        "On July 3, 2019 he punched her in the stomach.",
+        "On August 4, 2020 he kicked her in the leg.",
+        "On September 5, 2020 he shoved her into a wall.",
+    ]
+    evidence = [
+        {"n": 1, "chunk_id": 7, "document_id": 2, "document_name": "intake.pdf", "page": 3, "text": " ".join(times)}
+    ]
+    found = extract.looked_for(section, evidence, [])
+    assert [(need, text) for need, text, _ in found] == [
+        (section.needs[0], t) for t in times[: extract.LOOKED_FOR_PER_EACH]
+    ]
+
+
+@pytest.mark.django_db
+def test_a_line_with_no_subject_is_no_sentence_to_look_for() -> None:
+    section = VAWA.section("residence")
+    passage = (
+        "RESIDENCES 1) 2245 East Calle Lucero, Apt 6, Tucson, AZ 85719 - July 2015 to May 2018. "
+        "In July 2015 they moved into an apartment together."
+    )
+    evidence = [{"n": 1, "chunk_id": 3, "document_id": 1, "document_name": "intake.pdf", "page": 2, "text": passage}]
+    assert [text for _, text, _ in extract.looked_for(section, evidence, [])] == [
+        "In July 2015 they moved into an apartment together."
+    ]
+
+
+@pytest.mark.django_db
+def test_a_fact_giving_an_excerpts_act_to_another_doer_is_not_backed_by_another_excerpt() -> None:
+    # The 1.5B on the bench copied "Client says she married him because she loved him" as "he married him
+    # because he loved him" and cited the marriage excerpt, which says "married" of no one in particular.
+    section = VAWA.section("how_we_met")
+    evidence = [
+        {"n": 1, "chunk_id": 1, "document_id": 1, "document_name": "intake.pdf", "page": 1,
+         "text": "Client says she married him because she loved him and wanted to have a family with him."},
+        {"n": 2, "chunk_id": 2, "document_id": 1, "document_name": "intake.pdf", "page": 1,
+         "text": "Client and Richard were married on June 20, 2015 and wanted a family."},
+    ]  # fmt: skip
+    swapped = "Client says he married him because he loved him and wanted to have a family with him."
+    answer = {"why I married him": {"excerpt": 2, "actor": "client", "fact": swapped}, "other facts": []}
+    facts, missing = extract.parse(answer, replace(section, needs=("why I married him",)), evidence)
+    assert facts == [] and missing == ["why I married him"]
+    kept = {**answer, "why I married him": {**answer["why I married him"], "fact": evidence[0]["text"]}}
+    facts, missing = extract.parse(kept, replace(section, needs=("why I married him",)), evidence)
+    assert [f["text"] for f in facts] == [evidence[0]["text"]] and missing == []
+
+
 def test_every_need_looked_for_is_a_need_of_its_section() -> None:
     for section in VAWA.sections:
         assert {need for need, _ in section.look_for} <= set(section.needs), section.key
@@ -377,6 +431,33 @@ def test_a_sentence_ends_after_a_closing_quotation() -> None:
         "He kept her passport.",
         'She said "no."',
     ]
+    assert split_sentences("He said it was 'over.' He left.") == ["He said it was 'over.'", "He left."]
+
+
+@pytest.mark.parametrize(
+    ("drafted", "cleaned"),
+    [
+        # The 1.5B writes JSON and turns a document's double quotes into single ones, and leaves a quotation
+        # open at the end (the bench: "for her 'after we buy a house." and "were 'a bad influence.").
+        (
+            "He said that no one would believe 'an illegal' over a citizen.",
+            'He said that no one would believe "an illegal" over a citizen.',
+        ),
+        (
+            "He told me my friends from church were 'a bad influence.",
+            'He told me my friends from church were "a bad influence."',
+        ),
+        ('He told me my friends were "a bad influence.', 'He told me my friends were "a bad influence."'),
+        ("He threatened me if I 'talked to anyone,' and left.", 'He threatened me if I "talked to anyone," and left.'),
+        ("'I am tired,' I told him.", '"I am tired," I told him.'),
+        ('"I married Richard in 2015."', "I married Richard in 2015."),  # the model quoting its own sentence
+        ("I stayed at my aunt Rosa's house.", "I stayed at my aunt Rosa's house."),  # an apostrophe is no quote
+        ("The kids' toys were broken", "The kids' toys were broken."),
+        ('He said "you are nothing" and left"', 'He said "you are nothing" and left.'),  # a stray closing quote
+    ],
+)
+def test_a_drafted_quotation_is_in_double_quotes_and_closed(drafted: str, cleaned: str) -> None:
+    assert draft.clean_sentence(drafted) == cleaned
 
 
 @pytest.mark.django_db

@@ -8,8 +8,11 @@ from generation.voice import (
     abuser_names,
     as_a_couple,
     in_client_voice,
+    kin_of,
+    told_by_client,
     with_her_kin,
     with_her_none,
+    with_her_people,
     without_reporting_frame,
 )
 
@@ -52,6 +55,25 @@ RECORD = (
         (
             "On April 17, 2021, a neighbor called 911 because of the screaming (client did not call).",
             "On April 17, 2021, a neighbor called 911 because of the screaming (I did not call).",
+        ),
+        (  # the parser makes "remembers" a noun: "client" before her verb is "she", and then "I"
+            "The first incident client remembers was in March 2016: she came home late from the bakery, and he "
+            "threw a plate against the kitchen wall and grabbed her arm so hard it left bruises.",
+            "The first incident I remember was in March 2016: I came home late from the bakery, and he threw a "
+            "plate against the kitchen wall and grabbed my arm so hard it left bruises.",
+        ),
+        (  # an organisation is no "she"
+            "Tucson Fire Department Engine 9 evaluated her on scene; she was transported by AMR ambulance.",
+            "Tucson Fire Department Engine 9 evaluated me on scene; I was transported by AMR ambulance.",
+        ),
+        (  # the ER record's patient
+            "Patient declines to return home; placement arranged at Sunrise House shelter with her 2-year-old "
+            "daughter.",
+            "I decline to return home; placement arranged at Sunrise House shelter with my 2-year-old daughter.",
+        ),
+        (  # the "we" she was promised is quoted, not her voice
+            'Richard told client many times he would file immigration papers (I-130) for her "after we buy a house."',
+            'Richard told me many times he would file immigration papers (I-130) for me "after we buy a house."',
         ),
     ],
 )
@@ -159,6 +181,9 @@ def test_family_that_already_says_whose_is_left_alone(written: str) -> None:
             "Their daughter, Sofía Kessler Torres, was born on November 5, 2018.",
             "Our daughter, Sofía Kessler Torres, was born on November 5, 2018.",
         ),
+        ("They went out for coffee the next week.", "We went out for coffee the next week."),
+        ("The lease was in both names.", "The lease was in both our names."),
+        ("They married on June 20, 2015 in Tucson.", "We married on June 20, 2015 in Tucson."),
         # A "they" that no word says is the couple may be anyone: the witnesses, the police.
         ("They signed as witnesses.", "They signed as witnesses."),
         ("I opened a joint account with him.", "I opened a joint account with him."),
@@ -183,3 +208,34 @@ def test_a_they_is_no_couple_without_a_spouse_in_the_record() -> None:
 )
 def test_her_shorthand_none_is_hers(written: str, told: str) -> None:
     assert with_her_none(written) == told
+
+
+def test_her_child_and_spouse_are_called_what_the_documents_call_them() -> None:
+    documents = [
+        "Their daughter, Sofía Kessler Torres, was born on November 5, 2018.",
+        "The caller reported that her husband had choked her. Her daughter Sofía wakes at night.",
+    ]
+    assert kin_of(RECORD, documents, spouse="Richard Allen Kessler") == {"sofia": "daughter", "richard": "husband"}
+    # No document says who they are to her: nothing is guessed.
+    assert kin_of(RECORD, ["Sofía attends preschool. Richard works nights."], spouse="Richard Allen Kessler") == {}
+    assert kin_of(RECORD, documents) == {"sofia": "daughter"}  # no spouse: the abuser is not her husband
+
+
+@pytest.mark.parametrize(
+    ("written", "told"),
+    [
+        (
+            "Sofía attends the Head Start preschool program.",
+            "My daughter Sofía attends the Head Start preschool program.",
+        ),
+        ("Police came; Richard did the talking.", "Police came; my husband Richard did the talking."),
+        ("Her daughter Sofía cried.", "My daughter Sofía cried."),  # already hers (told by with_her_kin)
+        ("KESSLER stated that the victim fell.", "KESSLER stated that I fell."),  # a report's surname, left
+        ('He said "Richard is here" and left.', 'He said "Richard is here" and left.'),  # quoted, left
+        ("I saw Sofía at the shelter.", "I saw Sofía at the shelter."),  # already her voice
+    ],
+)
+def test_her_child_and_spouse_named_are_hers(written: str, told: str) -> None:
+    kin = {"sofia": "daughter", "richard": "husband"}
+    assert told_by_client(written, record=RECORD, kin=kin) == told
+    assert with_her_people("The Sofía we knew is gone.", kin) == "The Sofía we knew is gone."
