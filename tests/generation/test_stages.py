@@ -411,11 +411,12 @@ def test_a_fact_giving_an_excerpts_act_to_another_doer_is_not_backed_by_another_
          "text": "Client and Richard were married on June 20, 2015 and wanted a family."},
     ]  # fmt: skip
     swapped = "Client says he married him because he loved him and wanted to have a family with him."
-    answer = {"why I married him": {"excerpt": 2, "actor": "client", "fact": swapped}, "other facts": []}
-    facts, missing = extract.parse(answer, replace(section, needs=("why I married him",)), evidence)
+    asked = replace(section, needs=("why I married him",))
+    answer: dict[str, Any] = {"why I married him": {"excerpt": 2, "actor": "client", "fact": swapped}}
+    facts, missing = extract.parse({**answer, "other facts": []}, asked, evidence)
     assert facts == [] and missing == ["why I married him"]
-    kept = {**answer, "why I married him": {**answer["why I married him"], "fact": evidence[0]["text"]}}
-    facts, missing = extract.parse(kept, replace(section, needs=("why I married him",)), evidence)
+    kept = {"why I married him": {"excerpt": 2, "actor": "client", "fact": evidence[0]["text"]}, "other facts": []}
+    facts, missing = extract.parse(kept, asked, evidence)
     assert [f["text"] for f in facts] == [evidence[0]["text"]] and missing == []
 
 
