@@ -16,8 +16,8 @@
      no document and not the case record holds;
    - `first_person_ratio`: sentences in the client's voice of all sentences: a first-person pronoun outside
      quotation marks ("He grabbed my arm" is; "He is a U.S. citizen" is not), and no third-person name for the
-     client ("the client", "the victim"); the results file also has the stricter share whose subject is "I" or
-     "we" (`first_person_subject_ratio`);
+     client ("the client", "the victim", a bare "Client"); the results file also has the stricter share whose
+     subject is "I" or "we" (`first_person_subject_ratio`);
    - `sections_drafted`: sections holding at least one such first-person sentence; `flagged`: sentences
      that carry a flag; `seconds`: the run, from starting the stack to the end of the run (ingestion apart).
 Prints progress to stderr and one JSON line last; writes it, with each section's sentences and what was
@@ -86,7 +86,9 @@ _QUOTED = re.compile('"[^"]*"|\u201c[^\u201d]*\u201d|\u2018[^\u2019]*\u2019')
 _FIRST_PERSON_SUBJECT = re.compile(r"\bI\b(?!-\d)|\b[Ww]e\b")
 _FIRST_PERSON_ANY = re.compile(r"\b(?:I(?!-\d)|[Mm]e|[Mm]y|[Mm]ine|[Mm]yself|[Ww]e|us|[Oo]urs?)\b")  # not "US"
 _CLIENT_IN_THIRD_PERSON = re.compile(
-    r"\b(?:the|this) (?:client|victim|plaintiff|patient|petitioner|applicant|declarant|self-petitioner)\b", re.I
+    r"\b(?:the|this) (?:client|victim|plaintiff|patient|petitioner|applicant|declarant|self-petitioner)\b|"
+    r"\bclient\b",  # "Client was too afraid to speak because he was standing next to me" is half hers
+    re.I,
 )
 _CONTACT = re.compile(r"\(\d{3}\)\s?\d{3}-\d{4}|\b\d{3}-\d{3}-\d{4}\b|[\w.+-]+@[\w-]+\.[\w.]+")
 _NUMBER_WORDS = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VERSION = 5
+VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,7 @@ VAWA = DeclarationTemplate(
                     "the first address where we lived together, and when",
                     "lived together, lived at, moved into, moved to",
                 ),
+                ("each later address where we lived together, and when", "lived at, moved into, moved to"),
                 ("whose names the lease was in", "lease"),
             ),
         ),

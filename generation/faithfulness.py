@@ -68,8 +68,10 @@ def nlp() -> Language:
     return _nlp_loaded[0]
 
 
-@lru_cache(maxsize=512)
-def _parse(text: str) -> Doc:
+@lru_cache(maxsize=4096)
+def parsed(text: str) -> Doc:
+    """The parse of `text`, kept for the process: each section looks for its needs' words in the same
+    passages' sentences, and the gate reads the same facts again (read it, never change it)."""
     return nlp()(text)
 
 
@@ -547,7 +549,7 @@ def fact_actor(fact: dict[str, Any], client_tokens: frozenset[str]) -> str:
     or "other") takes its text's subject: "She moved to Pasadena" is the client's."""
     labelled = str(fact.get("actor") or "other")
     subject = next(
-        (t for t in _parse(str(fact.get("text") or "")) if t.dep_ == "nsubj" and t.head.dep_ == "ROOT"), None
+        (t for t in parsed(str(fact.get("text") or "")) if t.dep_ == "nsubj" and t.head.dep_ == "ROOT"), None
     )
     if subject is None:
         return labelled
@@ -581,8 +583,8 @@ def settled_pieces(text: str, labelled: str, passage: str, client: list[str]) ->
         return [(text, labelled)]
     client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
     # Split as the draft splits ("with Ofc. Moreno translating" is one sentence; spaCy ends one at "Ofc.").
-    sentences = [_parse(piece)[:] for piece in split_sentences(text)]
-    passage_sentences = [s for s in _parse(_squash(passage)).sents if s.text.strip()]
+    sentences = [parsed(piece)[:] for piece in split_sentences(text)]
+    passage_sentences = [s for s in parsed(_squash(passage)).sents if s.text.strip()]
     if not sentences or not passage_sentences:
         return [(text, labelled)]
     pieces: list[tuple[str, str]] = []
@@ -602,7 +604,7 @@ _NONE_HELD = re.compile(r"^\s*No (?=[a-z])")
 
 def none_held(text: str) -> bool:
     """Whether `text` is a verbless "No arrests, no criminal record." ("No one called the police" has a verb)."""
-    return bool(_NONE_HELD.match(text)) and not any(t.pos_ in ("VERB", "AUX") for t in _parse(text))
+    return bool(_NONE_HELD.match(text)) and not any(t.pos_ in ("VERB", "AUX") for t in parsed(text))
 
 
 def _is_her_act(sentence: Span, passage_sentences: list[Span], client_tokens: frozenset[str]) -> bool:
@@ -762,7 +764,7 @@ def _doer(verb: Token) -> Token | None:
 def _client_does(lemma: str, text: str, client_tokens: frozenset[str]) -> bool:
     """Whether the third-person `text` makes the client the doer of the verb `lemma`, not negated
     ("she came home late" for "come"; not "he threw" for "throw", nor "client did not call")."""
-    for token in _parse(text):
+    for token in parsed(text):
         if token.lemma_.lower() != lemma or token.pos_ not in ("VERB", "AUX"):
             continue
         if any(c.dep_ == "neg" for c in token.children):
@@ -830,7 +832,7 @@ def _owner_problems(
     for lemma, said in _predicate_lemmas(head, subject):
         verdicts: list[tuple[str, str]] = []  # (whose, the fact's words)
         for n, text in enumerate(texts):
-            doc = _parse(text)
+            doc = parsed(text)
             first_person = bool(_FIRST_PERSON_WORDS & set(words(outside_quotes(text))))
             voice = ("first" if n < len(facts) else "mixed") if first_person else "third"
             for token in doc:
@@ -865,7 +867,7 @@ def _undergone_by_someone_else(verb: Token, facts: list[dict[str, Any]], client_
     for fact in facts:
         # An "I" in a fact labelled someone else's ("I was arrested", actor police) is not the client.
         theirs = str(fact.get("actor") or "other") not in ("client", "other")
-        for token in _parse(_text(fact)):
+        for token in parsed(_text(fact)):
             if not token.is_alpha or _key(token.lower_) != key:
                 continue
             for child in token.children:
@@ -906,7 +908,7 @@ def _about_client(fact: dict[str, Any], client_tokens: frozenset[str]) -> bool:
     # "My child, Sofía, was born on ..." speaks of her child: a possessive names whose, not who.
     return any(
         t.pos_ in ("PRON", "PROPN", "NOUN") and t.dep_ != "poss" and _is_client(t, client_tokens)
-        for t in _parse(_text(fact))
+        for t in parsed(_text(fact))
     )
 
 
@@ -1228,13 +1230,30 @@ def _claim_problems(doc: Doc, facts: list[dict[str, Any]], sources: list[str]) -
 
 
 def _quote_problems(text: str, sources: list[str]) -> list[str]:
-    source_words = set(words("\n".join(sources)))
+    """Quoted words are someone's own words, in their order: 'stated, "Nothing happened, I fell."' misquotes
+    a report's "Nothing happened, she fell." though every word of it is in the passage. An ellipsis may
+    leave words out between the parts it joins."""
+    said = [f" {' '.join(words(source))} " for source in sources]
     problems = []
     for quoted in _QUOTED.findall(text.translate(_QUOTES)):
-        absent = [w for w in words(quoted) if w not in source_words and w not in _STOP]
-        if absent:
-            problems.append(f'the quoted words "{quoted.strip()}" are not in its sources')
+        parts = [words(part) for part in re.split(r"\.\.\.|\u2026", quoted)]
+        if any(part and not any(f" {' '.join(part)} " in source for source in said) for part in parts):
+            problems.append(f'the quoted words "{quoted.strip()}" are not its sources\' words')
     return problems
+
+
+# A clinician's or an officer's judgement of her, told in her voice, is not her account: "My account has
+# been consistent across sessions" (a therapist's letter) is for the attorney to cite, not for her to swear.
+_JUDGED = re.compile(
+    r"\bmy (?:account|accounts|statements?|story|reports?|disclosures?|testimony)\b[^.;]{0,40}?"
+    r"\b(?:consistent|credible|believable|plausible|congruent|coherent|reliable)\b",
+    re.I,
+)
+
+
+def _no_verb(doc: Doc) -> bool:
+    """ "DV resource card and information about orders of protection.": a phrase, not a sentence."""
+    return len(doc) > 2 and not any(t.pos_ in ("VERB", "AUX") or t.tag_.startswith("VB") or t.tag_ == "MD" for t in doc)
 
 
 def _overlap_problem(text: str, sources: list[str]) -> str | None:
@@ -1293,7 +1312,9 @@ def check_sentence(
     # Contact details are reported once, above, not again as numbers; quoted words were checked as a quote.
     narrative = outside_quotes(text)
     narrative = _without(narrative, (m.span() for pattern, _ in _CONTACT for m in pattern.finditer(narrative)))
-    doc = _parse(narrative)
+    doc = parsed(narrative)
+    if _no_verb(doc) and not none_held(narrative):
+        problems.append("it is not a sentence: nothing in it is done or is")
     problems += _entity_problems(narrative, doc, sources)
     problems += _claim_problems(doc, facts, sources)
     problems += _reversal_problems(text, fact_texts + [p for p in passages if p])
@@ -1303,6 +1324,9 @@ def check_sentence(
         problems += _identity_problems(narrative, doc, client, facts)
         problems += _subject_problems(doc, facts, client, record, [p for p in passages if p])
         borrowed = _borrowed_first_person(text, [p for p in passages if p], client)
+        judged = _JUDGED.search(outside_quotes(text))
+        if judged:
+            problems.append(f'"{judged.group(0)}" is a judgement of her by someone else, not her own account')
         for problem in (
             _client_as_someone_else(text, client),
             _third_person_victim(text, fact_texts),
@@ -1334,9 +1358,9 @@ def swapped_doer_problems(text: str, passage: str, client: list[str]) -> list[st
     because ..." (the 1.5B on the bench). An act is someone else's when the passage's every use of the verb
     has a doer of another kind (the client, or anyone else) than the fact's."""
     client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
-    passage_doc = _parse(_squash(passage))
+    passage_doc = parsed(_squash(passage))
     problems = []
-    for verb in _parse(text):
+    for verb in parsed(text):
         lemma = verb.lemma_.lower()
         if verb.pos_ != "VERB" or lemma in _FRAMING:
             continue
@@ -1366,10 +1390,35 @@ def check_fact(text: str, *, passage: str, record: str) -> list[str]:
     sources = [s for s in (passage, record) if s]
     if not passage.strip():
         return ["it cites no passage"]
-    problems = _entity_problems(text, _parse(text), sources)
+    problems = _entity_problems(text, parsed(text), sources)
     problems += _reversal_problems(text, [passage])
     problems += swapped_doer_problems(text, passage, client_names(record))
     overlap = _overlap_problem(text, [passage])
     if overlap:
         problems.append(overlap)
+    else:
+        problems += _unsaid_problems(text, passage, record)
     return list(dict.fromkeys(problems))
+
+
+# A fact's frame around the passage's words ("The client says ...", "Client reports ...").
+_FRAME_WORDS = frozenset("says said states stated reports reported told tells explains explained".split())
+
+
+def _unsaid_problems(text: str, passage: str, record: str) -> list[str]:
+    """A fact is the excerpt's own words: one whose words the excerpt does not hold says what it does not.
+    The 0.5B and 1.5B, asked for "our children" of a childless couple's intake, answered "Maria and Daniel had a
+    child together." — every name in the passage, and not one word of the claim. A word or a quarter of the
+    fact's words other than its names (checked as names) may differ (a form of a word, a paraphrase); more
+    may not."""
+    have = {_key(w) for w in words(f"{passage}\n{record}")}
+    lower = " ".join(w for w in re.findall(r"[^\W\d_][\w'-]*", outside_quotes(text)) if not w[0].isupper())
+    terms = {
+        w
+        for w in words(lower)
+        if len(w) > 2 and w not in _STOP and w not in _PRONOUNS and w not in _CLIENT_WORDS and w not in _FRAME_WORDS
+    }
+    absent = sorted(w for w in terms if _key(w) not in have)
+    if len(absent) > len(terms) // 4:
+        return [f"its words ({', '.join(absent)}) are not its excerpt's"]
+    return []

@@ -356,9 +356,15 @@ def _begin_extract(context: _RunContext, section: RunSection) -> bool:
     section.evidence = [e for e in section.evidence if e["n"] <= settings.AFFIANT_EVIDENCE_PASSAGES or e["n"] in cited]
     section.status = SectionStatus.DRAFTING
     section.save(update_fields=["evidence", "facts", "status"])
-    if not asked.needs or len(looked) >= extract.LOOKED_FOR_PER_SECTION:
-        # A section whose documents' sentences fill its share has what its draft can tell: the needs left are
-        # listed for the attorney, not asked (on the bench, 11 calls gave 5 of 75 sentences).
+    answered = len(_answered(section.facts, spec)) / len(spec.needs) if spec.needs else 1.0
+    if (
+        not asked.needs
+        or len(looked) >= extract.LOOKED_FOR_PER_SECTION
+        or answered >= settings.AFFIANT_EXTRACT_UNLESS_ANSWERED
+    ):
+        # A section whose documents' sentences fill its share, or answer most of its needs, has what its draft
+        # can tell: the needs left are listed for the attorney, not asked (on the bench, 11 calls gave 5 of 75
+        # sentences; later, 7 gave 1).
         return _from_facts_at_hand(section, spec, "")
     # The model reads the best passages only; the need words were looked for in more.
     shown = section.evidence[: settings.AFFIANT_EVIDENCE_PASSAGES]
@@ -421,6 +427,14 @@ def _end_extract(context: _RunContext, section: RunSection, steps: list[SectionS
 
 
 def _begin_draft(context: _RunContext, section: RunSection) -> bool:
+    if section.facts and all(f.get("source") == "record" for f in section.facts):
+        # The record's facts are sentences in her voice already (generation.record); asked to draft them, the
+        # 1.5B garbled "My child, Sofía Kessler Torres, was born on ..." into "I am Sofía Kessler Torres, was born".
+        by_id = {f["id"]: f for f in section.facts}
+        section.sentences = [
+            draft.new_sentence(str(f["text"]), [f["id"]], by_id) for f in section.facts if f.get("narrative", True)
+        ]
+        return _drafted(context, section)
     spec = spec_of(context.run, section.key)
     messages = draft.build_messages(
         client_name=context.client_name, section=spec, facts=section.facts, partner=context.partner_name
@@ -435,13 +449,19 @@ def _end_draft(context: _RunContext, section: RunSection, steps: list[SectionSte
     if step.status == StepStatus.FAILED:
         _settle(section, SectionStatus.FAILED, f"Drafting failed: {step.error}")
         return
-    facts_by_id = {f["id"]: f for f in section.facts}
     section.sentences = draft.parse(step.result, section.facts)
     if not section.sentences and _ask_again(context.run, step):
         return
+    _drafted(context, section)
+
+
+def _drafted(context: _RunContext, section: RunSection) -> bool:
+    """The section's sentences, drafted, told in her voice and cited, go to the judges. Returns False: no
+    call was asked for."""
     if not section.sentences:
         _settle(section, SectionStatus.MISSING, "The model wrote nothing usable for this section.")
-        return
+        return False
+    facts_by_id = {f["id"]: f for f in section.facts}
     for sentence in section.sentences:
         sentence["pages"] = _pages(sentence, facts_by_id)
         # Facts from police reports speak of the client as "she": told by her, before anyone judges it.
@@ -450,6 +470,7 @@ def _end_draft(context: _RunContext, section: RunSection, steps: list[SectionSte
             sentence["original"], sentence["text"] = sentence["text"], told
     section.save(update_fields=["sentences"])
     _next_stage(section, Stage.JUDGE)
+    return False
 
 
 def _pages(sentence: dict[str, Any], facts_by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -479,12 +500,14 @@ def _begin_judge(context: _RunContext, section: RunSection) -> bool:
 
 def _end_judge(context: _RunContext, section: RunSection, steps: list[SectionStep]) -> None:
     count = len(section.sentences)
+    # What a judge may say back as a "reason" that names no fault: the section's element, its sentences.
+    said = [spec_of(context.run, section.key).element, *(s["text"] for s in section.sentences)]
     verdicts = [
         {
             "slot": s.slot,
             "route": s.route,
             "model": s.call.model.name if s.call and s.call.model_id else "",
-            "verdict": judge.parse(s.result, count) if s.status == StepStatus.DONE else None,
+            "verdict": judge.parse(s.result, count, section.facts, said) if s.status == StepStatus.DONE else None,
             "error": s.error,
         }
         for s in steps

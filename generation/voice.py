@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from generation.faithfulness import client_names, fold, nlp, none_held, outside_quotes, words
+from generation.faithfulness import client_names, fold, nlp, none_held, outside_quotes, parsed, words
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Token
@@ -30,6 +30,7 @@ _OTHER_WOMEN = frozenset(
     officer deputy detective judge doctor nurse therapist counselor advocate teacher""".split()
 )
 _NOT_PEOPLE = frozenset({"ORG", "FAC", "GPE", "LOC", "PRODUCT", "NORP"})
+_QUOTATION = re.compile('"[^"]*"|\u201c[^\u201d]*\u201d')
 _AGREEMENT = {"is": "am", "has": "have", "does": "do", "'s": "am"}
 # A note's or a medical record's noun for the client before her verb, which the parser misreads ("The
 # first incident client remembers was ...": "remembers" a noun; "Patient declines ...": "Patient" an
@@ -61,17 +62,26 @@ def _line_name(rest: str) -> str:
     return re.split(r"\.\s+[A-Z][\w -]*:|[;(]", rest, maxsplit=1)[0].strip(" .")
 
 
-def in_client_voice(text: str, *, record: str) -> str | None:
-    """`text` told by the client, or None when there is nothing certain to change (it already speaks in
-    the first person, it does not speak of the client, or a "she" could mean someone else)."""
-    if FIRST_PERSON.search(outside_quotes(text)):
-        return None  # a "we" she is quoted as saying ('for her "after we buy a house."') is not her voice
+def in_client_voice(text: str, *, record: str, female: bool = False) -> str | None:
+    """`text` told by the client, or None when there is nothing certain to change (it does not speak of
+    the client, or a "she" could mean someone else). A sentence that already speaks in the first person
+    has only the client's nouns and names changed ("Client was too afraid to speak because he was standing
+    next to me", as the drafter half told it), never a "she". What is quoted is never changed: "Nothing
+    happened, she fell." are the abuser's words. `female`: "the female" of a police report is the client
+    (a VAWA case whose documents call her spouse her husband)."""
+    # A "we" she is quoted as saying ('for her "after we buy a house."') is not her voice.
+    mine = FIRST_PERSON.search(outside_quotes(text)) is not None
     text = _CLIENT_DOES.sub(lambda m: "She " if m.group(0)[0].isupper() else "she ", text)
     client = {w for name in client_names(record) for w in words(name)}
     abuser = {w for name in abuser_names(record) for w in words(name)}
-    doc = nlp()(text)
-    mentions = _client_mentions(doc, client)
-    hers_until = _pronouns_hers_until(doc, client, abuser)
+    doc = parsed(text)
+    quoted = [(m.start(), m.end()) for m in _QUOTATION.finditer(text)]
+    mentions = [
+        (start, end)
+        for start, end in _client_mentions(doc, client, female=female)
+        if not any(a <= doc[start].idx < b for a, b in quoted)
+    ]
+    hers_until = 0 if mine else _pronouns_hers_until(doc, client, abuser)
     changes: dict[int, str] = {}
     # A span replaced by one word: its first token takes the word and its last token's trailing space.
     spans: dict[int, int] = {}
@@ -83,12 +93,16 @@ def in_client_voice(text: str, *, record: str) -> str | None:
         elif end < len(doc) and doc[end].tag_ == "POS":
             changes[start] = "my"
             end += 1  # "the client's" → "my"
-        elif token.dep_ in ("dobj", "pobj", "dative", "iobj"):
-            changes[start] = "me"
+        elif token.dep_ in ("dobj", "pobj", "dative", "iobj") and not (mine and token.pos_ == "PROPN"):
+            changes[start] = "me"  # not "I am also known as me": her names in her own sentence are hers
+        elif mine:
+            continue
         else:
             return None  # the client named where a pronoun will not do ("Ana, her aunt's niece")
         spans[start] = end - 1
     for token in doc[:hers_until]:
+        if any(a <= token.idx < b for a, b in quoted):
+            continue
         lower = token.lower_
         if lower == "she" and token.dep_ in ("nsubj", "nsubjpass"):
             changes[token.i] = "I"
@@ -119,14 +133,16 @@ def _head_of(doc: Doc, start: int, end: int) -> Token:
     return doc[end - 1]
 
 
-def _client_mentions(doc: Doc, client: set[str]) -> list[tuple[int, int]]:
-    """Token spans that name the client: "the client", "Client", "Ms. Torres Villanueva", her names."""
+def _client_mentions(doc: Doc, client: set[str], *, female: bool = False) -> list[tuple[int, int]]:
+    """Token spans that name the client: "the client", "Client", "Ms. Torres Villanueva", her names, and
+    with `female`, "the female" (not "the female caller", not "a female child")."""
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(doc):
         token = doc[i]
         lower = fold(token.text).strip(".")
-        if lower in _CLIENT_NOUNS and token.pos_ in ("NOUN", "PROPN"):
+        the_female = female and lower == "female" and i > 0 and doc[i - 1].lower_ == "the"
+        if (lower in _CLIENT_NOUNS or the_female) and token.pos_ in ("NOUN", "PROPN"):
             start = i - 1 if i > 0 and doc[i - 1].lower_ == "the" else i
             spans.append((start, i + 1))
             i += 1
@@ -192,6 +208,8 @@ _REPORTING_FRAME = re.compile(
 
 # A therapist's or paralegal's present "she reports nightmares" is what the client has, told by her.
 _REPORTS = re.compile(r"^I report (?!that\b|to\b|it\b|him\b|her\b|them\b|this\b)")
+# ... but "reports years of abuse by her husband" is what she suffered: "I have years of abuse" is no English.
+_REPORTS_YEARS = re.compile(r"^I report (?=(?:years|months|decades) of\b)")
 # The frame's second half: "Client says he was patient, and that he was kind" → "..., and he was kind";
 # "... evenings and says she wants to" → "... and I want to".
 _JOINED_FRAME = re.compile(r"\b(and|but) (?:that|(?:say|said|state|stated)(?: that)?) (?=(?:I|he|she|they|we)\b)")
@@ -212,7 +230,8 @@ def without_reporting_frame(text: str) -> str:
     """The client's words without the frame of who reported them ("I stated Richard is a U.S. citizen" →
     "Richard is a U.S. citizen"; "I report nightmares" → "I have nightmares"), when what follows the frame
     is a clause of its own."""
-    rest = _REPORTS.sub("I have ", _REPORTING_FRAME.sub("", text, count=1), count=1)
+    rest = _REPORTING_FRAME.sub("", text, count=1)
+    rest = _REPORTS.sub("I have ", _REPORTS_YEARS.sub("I have suffered ", rest, count=1), count=1)
     lone = _LONE_JOINED_THAT.search(text)
     frame_half_left = lone is not None and not _SAYING_OR_KNOWING.search(text[: lone.start()])
     if rest == text and not frame_half_left:
@@ -366,7 +385,7 @@ def with_her_people(text: str, kin: dict[str, str]) -> str:
     if not kin or FIRST_PERSON.search(outside_quotes(text)):
         return text
     quoted = [(m.start(), m.end()) for m in re.finditer(r'"[^"]*"', text)]
-    for token in nlp()(text):
+    for token in parsed(text):
         word = fold(token.text)
         if word not in kin or token.pos_ != "PROPN" or token.text.isupper():
             continue
@@ -385,5 +404,21 @@ def told_by_client(text: str, *, record: str, kin: dict[str, str] | None = None)
     family as hers (with_her_kin), what she and her spouse did together as "we" (as_a_couple), her
     "No arrests" as "I have no arrests" (with_her_none), and her child and spouse named as hers
     (with_her_people, by `kin`: kin_of)."""
-    told = without_reporting_frame(in_client_voice(text, record=record) or text)
-    return with_her_people(with_her_none(as_a_couple(with_her_kin(told), record=record)), kin or {})
+    kin = kin or {}
+    told = without_reporting_frame(in_client_voice(text, record=record, female="husband" in kin.values()) or text)
+    told = with_her_people(with_her_none(as_a_couple(with_her_kin(told), record=record)), kin)
+    return _others_first(told)
+
+
+# "Client and Richard were married" told by her is "Richard and I were married", not "I and Richard".
+_NAME = r"[A-Z][\w\u00C0-\u024F-]*"
+_I_AND = re.compile(rf"\bI and ((?:[Mm]y [a-z]+|{_NAME})(?: {_NAME})*)\b(?!')")
+
+
+def _others_first(text: str) -> str:
+    def swap(match: re.Match[str]) -> str:
+        other = match.group(1)
+        first = other[0].upper() if match.start() == 0 else "m" if other.startswith("My ") else other[0]
+        return f"{first}{other[1:]} and I"
+
+    return _I_AND.sub(swap, text)

@@ -33,6 +33,8 @@ os.environ.setdefault("AFFIANT_VAR_DIR", os.path.join(os.path.dirname(os.path.di
 os.environ.setdefault("AFFIANT_DRAFT_SECTIONS", "introduction,how_we_met")
 os.environ.setdefault("AFFIANT_FACT_MAX_CHARS", "90")
 os.environ.setdefault("AFFIANT_SENTENCE_MAX_CHARS", "110")
+# Every stage through the real model: the extract stage is asked for every need the documents' sentences leave.
+os.environ.setdefault("AFFIANT_EXTRACT_UNLESS_ANSWERED", "1.0")
 # Calls orphaned by a killed worker are found within seconds, not the production half-minute.
 os.environ.setdefault("LLMOPS_RECONCILE_S", "3")
 # The tests' catalog: the small instruct model on every route (the tests are about mechanics, not wording).

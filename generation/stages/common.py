@@ -95,7 +95,8 @@ _INITIAL = re.compile(r"(?:^|[\s(])[A-Z]\.$")
 
 
 # A sentence ends at . ! or ?, or at a quotation closed after one ('were "a bad influence." He ...').
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”'\u2019]))\s+(?=[A-Z\"“])")
+# A numbered list's item ("... in both names. 2) 918 West Saguaro ...") begins a sentence too.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”'\u2019]))\s+(?=[A-Z\"“]|\d{1,2}\)\s)")
 
 
 def split_sentences(text: str) -> list[str]:

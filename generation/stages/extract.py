@@ -23,10 +23,10 @@ from generation.faithfulness import (
     check_fact,
     client_names,
     fold,
-    nlp,
     none_held,
     not_narrative,
     outside_quotes,
+    parsed,
     settled_pieces,
     swapped_doer_problems,
 )
@@ -198,7 +198,9 @@ def looked_for(
     found: list[tuple[str, str, dict[str, Any]]] = []
     per_need: dict[str, int] = {}
     for source in evidence:
-        for sentence in (_unheaded(s) for s in split_sentences(source["text"])):
+        residences = _RESIDENCES.search(source["text"]) is not None
+        for line in (_unheaded(s) for s in split_sentences(source["text"])):
+            sentence = _lived_at(line) if residences else line
             if len(found) >= LOOKED_FOR_PER_SECTION:
                 return found
             terms = content_terms(sentence)
@@ -208,16 +210,16 @@ def looked_for(
                 # An intake form's header line, a text message: never the client's story. An officer's or
                 # a therapist's own "I" ("in individual therapy with me") would become the client's.
                 continue
-            parsed = nlp()(sentence)
-            if not any(t.dep_ in _SUBJECTS for t in parsed) and not none_held(sentence):
+            doc = parsed(sentence)
+            if not any(t.dep_ in _SUBJECTS for t in doc) and not none_held(sentence):
                 # A note's or a form's line with no subject ("RESIDENCES 1) 2245 East Calle Lucero, ... - July
                 # 2015 to May 2018", "CT angiogram of the neck: no vascular injury") is shorthand, which the
                 # drafter copied as it stood; the model, asked for the need, writes a sentence of it.
                 continue
-            words = _words_and_lemmas(parsed)
+            words = _words_and_lemmas(doc)
             need = next((n for n, cues in section.look_for if per_need.get(n, 0) < _most_for(n)
                          and _holds(words, cues)), None)  # fmt: skip
-            if need is None or check_fact(sentence, passage=source["text"], record=record):
+            if need is None or check_fact(line, passage=source["text"], record=record):
                 continue
             per_need[need] = per_need.get(need, 0) + 1
             said_terms.append(terms)
@@ -226,7 +228,40 @@ def looked_for(
 
 
 def _most_for(need: str) -> int:
+    if need.startswith("the first "):
+        return 1  # "the first address where we lived together": the next is a later one
     return LOOKED_FOR_PER_EACH if need.startswith("each ") else LOOKED_FOR_PER_NEED
+
+
+# An intake's list of her addresses: "RESIDENCES\n1) 2245 East Calle Lucero, Apt 6, Tucson, AZ 85719 - July 2015
+# to May 2018." is a line with no subject, which the drafter copied as it stood ("... in both our names. 2) 918
+# West ..."), and the model, asked for it, wrote "The client moved into an apartment together in September 2015".
+# Under such a heading (a chunk runs it into the first item) each item says where the client lived, and when.
+_RESIDENCES = re.compile(
+    r"(?:^|\s)(?:RESIDENCES|RESIDENCE HISTORY|ADDRESS(?:ES| HISTORY)|PLACES LIVED)(?:\s*:)?\s+(?=1\))|"
+    r"^\s*(?i:residences|residence history|address(?:es| history)|places lived)\s*:?\s*$",
+    re.M,
+)
+_WHEN = r"(?:[A-Z][a-z]+ (?:\d{1,2}, )?)?\d{4}"
+_ADDRESS_ITEM = re.compile(
+    rf"^(?:[A-Z][A-Z ]+ )?\d{{1,2}}\)\s+(?P<place>[^-\u2013]*\d[^-\u2013]*?)\s+[-\u2013]\s+"
+    rf"(?P<since>{_WHEN}) (?:to|until|-) (?P<until>{_WHEN}|present|now|today)\.?$"
+)
+
+
+def _lived_at(sentence: str) -> str:
+    """ "2) 918 West Saguaro Vista Drive, Tucson, AZ 85745 - May 2018 to April 23, 2021." → "Client lived at
+    918 West Saguaro Vista Drive, Tucson, AZ 85745 from May 2018 to April 23, 2021."; any other line as it is."""
+    item = _ADDRESS_ITEM.match(sentence)
+    if item is None:
+        return sentence
+    until = item.group("until")
+    when = (
+        f"since {item.group('since')}"
+        if until in ("present", "now", "today")
+        else f"from {item.group('since')} to {until}"
+    )
+    return f"Client lived at {item.group('place').rstrip(',')} {when}."
 
 
 def _said(terms: set[str], said_terms: list[set[str]]) -> bool:

@@ -198,7 +198,12 @@ def apply(
             kept.append(sentence)
             continue
         position = chosen.index(candidate)
-        rewrite = clean_sentence(rewrites[position]) if rewrites and position < len(rewrites) else ""
+        # The rewrite's voice is told as the draft's is: the 1.5B still writes "the female appeared frightened".
+        rewrite = (
+            clean_sentence(told_by_client(rewrites[position], record=sources.record, kin=sources.kin))
+            if rewrites and position < len(rewrites)
+            else ""
+        )
         if not sentence["facts"]:
             notes.append(_removed(sentence, candidate.reasons))
             continue

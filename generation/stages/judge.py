@@ -5,11 +5,12 @@ disagree by two points or more, the disagreement is shown to the attorney."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from statistics import mean
 from typing import Any
 
 from generation.declarations import SectionSpec
-from generation.stages.common import int_enum, text_field, tokens_for
+from generation.stages.common import content_terms, int_enum, text_field, tokens_for
 from generation.stages.draft import fact_lines
 from llmops.providers.base import Message
 
@@ -64,15 +65,22 @@ def build_messages(
     ]
 
 
-def parse(answer: dict[str, Any], sentences: int) -> dict[str, Any]:
+def parse(
+    answer: dict[str, Any], sentences: int, facts: Iterable[dict[str, Any]] = (), said: Iterable[str] = ()
+) -> dict[str, Any]:
     """One judge's verdict, with out-of-range values left out rather than guessed, and remarks that are
-    not a sentence (empty, JSON debris, a bare name) left out rather than shown. `rubric` is whether it
-    scored all five criteria from 1 to 5: a verdict without one does not count."""
+    not a sentence (empty, JSON debris, a bare name) left out rather than shown. A flag whose reason names
+    no fault (names_a_fault: "The draft does not contradict the facts provided.", the rubric's words, a
+    fact's or `said`'s — the section's element, its sentences — said back) is no flag. `rubric` is whether
+    it scored all five criteria from 1 to 5: a verdict without one does not count."""
     scores = {name: answer[name] for name in CRITERIA if _score(answer.get(name))}
+    echoes = [*(str(f.get("text") or "") for f in facts), *said]
     flags = []
     for item in answer.get("flagged") or []:
         if isinstance(item, dict) and _score(item.get("sentence"), sentences):
             reason = " ".join(str(item.get("reason") or "").split())
+            if _readable(reason) and not names_a_fault(reason, echoes):
+                continue
             flags.append({"sentence": item["sentence"], "reason": reason if _readable(reason) else ""})
     remarks = " ".join(str(answer.get("remarks") or "").split())
     return {
@@ -81,6 +89,36 @@ def parse(answer: dict[str, Any], sentences: int) -> dict[str, Any]:
         "flagged": flags,
         "rubric": len(scores) == len(CRITERIA),
     }
+
+
+# What the 1.5B and the 0.5B give as the reason of a flag that finds nothing wrong (the bench's judges).
+_AFFIRMS = re.compile(
+    r"\b(?:does not|doesn't|do not|did not|never) contradict\w*|\baccurately\b|\bno (?:issues?|problems?|"
+    r"contradictions?|errors?)\b|\b(?:is|are|was|were) (?:fully |well |directly |clearly )?(?:supported|backed|"
+    r"consistent|accurate|correct)\b",
+    re.I,
+)
+_FAULT = re.compile(
+    r"\b(?:not|no|never|nothing|unsupported|missing|lacks?|contradicts?|contradicted|incorrect|wrong|invented|"
+    r"inaccurate|false|instead|but|however|should|third|mismatch\w*|differs?|different|unclear|vague|absent|"
+    r"only|neither|nor|without|wrongly|changes?|changed|adds?|added)\b|n't\b",
+    re.I,
+)
+_ECHO = 0.8
+
+
+def names_a_fault(reason: str, echoes: Iterable[str] = ()) -> bool:
+    """Whether a judge's reason says what is wrong with the sentence. The rubric's words or a fact's (or
+    any of `echoes`: the section's element, its sentences) said back do not ("The client's own first-person
+    voice, plain and calm."; "Battery or extreme cruelty"; "KESSLER stated that I fell ... and that he never
+    touched me."), nor does an affirmation ("The draft does not contradict the facts provided.", "accurately
+    reflects ..."): on the bench, such flags sent true sentences to be rewritten or removed."""
+    said = content_terms(reason)
+    if not said or any(
+        len(said & content_terms(source)) / len(said) >= _ECHO for source in (*CRITERIA.values(), *echoes)
+    ):
+        return False
+    return _FAULT.search(_AFFIRMS.sub(" ", reason)) is not None or _AFFIRMS.search(reason) is None
 
 
 def _score(value: Any, upper: int = 5) -> bool:

@@ -638,3 +638,66 @@ def test_a_date_the_record_gives_another_party_is_not_the_clients_birth() -> Non
     assert check_sentence("I was born on April 12, 1990.", facts=[hers], passages=[], record=record) == []
     born = {**child, "text": "My child, Sofia Hayes, was born on February 3, 2019."}  # "my" is whose, not who
     assert check_sentence("I was born on February 3, 2019.", facts=[born], passages=[], record=record)
+
+
+def test_quoted_words_must_be_the_sources_words_in_their_order() -> None:
+    # The bench's police report: the drafter told the abuser's "she fell" as "I fell", inside his quote.
+    report = 'KESSLER was calm and stated, "Nothing happened, she fell." KESSLER stated that the victim fell.'
+    his = fact('KESSLER was calm and stated, "Nothing happened, she fell."', "abuser")
+    problems = check_sentence(
+        'KESSLER was calm and stated, "Nothing happened, I fell."', facts=[his], passages=[report], record=RECORD
+    )
+    assert any("are not its sources' words" in p for p in problems), problems
+    for kept in (
+        'KESSLER was calm and stated, "Nothing happened, she fell."',
+        'He told the officers, "Nothing happened..."',
+        'He said "nothing happened ... she fell."',
+    ):
+        assert check_sentence(kept, facts=[his], passages=[report], record=RECORD) == [], kept
+
+
+def test_a_phrase_with_no_verb_is_not_a_sentence() -> None:
+    passage = "The victim was given a DV resource card and information about orders of protection."
+    given = fact(passage, "police")
+    problems = check_sentence(
+        "DV resource card and information about orders of protection.", facts=[given], passages=[passage], record=RECORD
+    )
+    assert "it is not a sentence: nothing in it is done or is" in problems
+    assert (
+        check_sentence(
+            "I was given a DV resource card and information about orders of protection.",
+            facts=[{**given, "actor": "client"}],
+            passages=[passage],
+            record=RECORD,
+        )
+        == []
+    )
+
+
+def test_a_judgement_of_her_account_is_not_hers_to_swear() -> None:
+    letter = "Ms. Torres Villanueva reports nightmares. Her account has been consistent across sessions."
+    judged = fact("Her account has been consistent across sessions.", "other")
+    problems = check_sentence(
+        "My account has been consistent across sessions.", facts=[judged], passages=[letter], record=RECORD
+    )
+    assert any("is a judgement of her by someone else" in p for p in problems), problems
+
+
+def test_a_fact_must_say_what_its_excerpt_says_in_its_words() -> None:
+    # The demo (default catalog): asked for "our children" of a childless couple's intake, the model answered
+    # with the couple's names and a claim the passage does not hold.
+    passage = (
+        "Marriage: They married on June 3, 2016 at the Harris County Civil Courthouse. They opened a joint checking "
+        "account at Chase in July 2016 and signed a lease together."
+    )
+    record = "Client: Maria Elena Ramírez López.\nAbuser: Daniel Robert Hayes."
+    for invented in ("Maria and Daniel had a child together.", "Maria and Daniel lived together as a married couple."):
+        assert check_fact(invented, passage=passage, record=record), invented
+    assert check_fact(
+        "Maria and Daniel were at the wedding and celebrated it together.", passage=passage, record=record
+    )
+    for copied in (
+        "They opened a joint checking account at Chase in July 2016.",
+        "The client says they married at the Harris County Civil Courthouse.",
+    ):
+        assert check_fact(copied, passage=passage, record=record) == [], copied

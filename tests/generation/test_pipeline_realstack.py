@@ -51,13 +51,17 @@ def test_a_run_goes_through_five_stages_on_the_real_model(realstack: Any) -> Non
 
     intro = next(s for s in sections if s.key == "introduction")
     # The demo client's record holds her name, birth date and country: the introduction is drafted from it,
-    # nothing is asked of the model for it, and none of its four needs is listed as missing.
-    assert intro.missing == [] and not intro.steps.filter(stage=Stage.EXTRACT).exists(), intro.note
-    assert intro.steps.filter(stage=Stage.DRAFT).exists() and "A201555013" not in intro.text
+    # nothing is asked of the model for it (the record's facts are her sentences already), and none of its
+    # four needs is listed as missing.
+    assert intro.missing == [] and not intro.steps.filter(stage__in=(Stage.EXTRACT, Stage.DRAFT)).exists(), intro.note
+    assert intro.text and "A201555013" not in intro.text
+    assert {s["text"] for s in intro.sentences} <= {f["text"] for f in intro.facts if f["source"] == "record"} | {
+        s["text"] for s in intro.sentences if s["flags"]
+    }
     for section in drafted:
         steps = {(s.stage, s.slot): s for s in section.steps.all()}
-        assert {(Stage.DRAFT, 0), (Stage.SCORE, 0)} <= set(steps)
-        assert ((Stage.EXTRACT, 0) in steps) == (section.key != "introduction")
+        assert (Stage.SCORE, 0) in steps
+        assert ((Stage.EXTRACT, 0) in steps) == ((Stage.DRAFT, 0) in steps) == (section.key != "introduction")
         assert {slot for stage, slot in steps if stage == Stage.JUDGE} == set(range(len(settings.AFFIANT_JUDGE_ROUTES)))
         assert all(s.status in (StepStatus.DONE, StepStatus.FAILED) for s in steps.values())
         assert section.facts and all(f["chunk_id"] for f in section.facts if f["source"] == "evidence")

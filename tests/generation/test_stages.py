@@ -250,6 +250,21 @@ def test_a_rewrite_of_several_sentences_stands_as_sentences_and_says_nothing_twi
     ]
 
 
+def test_a_rewrite_is_told_in_her_voice_as_the_draft_is() -> None:
+    # The 1.5B's rewrites keep a report's words for her as its drafts do ("the victim", "the female").
+    from generation.stages import guardrails
+
+    record = "Client: Ana Lucia Torres Villanueva.\nAbuser: Richard Allen Kessler."
+    passage = "I made contact with the victim in the bathroom. The victim was crying and holding her left wrist."
+    crying = {"id": "F1", "n": 1, "source": "evidence", "actor": "client", "text": passage.split(". ")[1]}
+    sources = guardrails.Sources.of(facts=[crying], evidence=[{"n": 1, "text": passage}], record=record)
+    flag = {"kind": "judge", "by": "judge 1", "reason": "It does not say which wrist."}
+    sentences = [{"text": "I was crying and holding my wrist.", "facts": ["F1"], "flags": [flag]}]
+    chosen = guardrails.candidates(sentences, sources)
+    kept, notes = guardrails.apply(sentences, chosen, ["The victim was crying and holding her left wrist."], sources)
+    assert [s["text"] for s in kept] == ["I was crying and holding my left wrist."] and notes == []
+
+
 def test_a_record_fact_whose_sentence_and_rewrite_fail_is_told_in_its_own_words() -> None:
     # The bench's children section: "My child, Sofía Kessler Torres, was born on November 5, 2018." was
     # drafted as "I am Sofía Kessler Torres, was born ...", rewritten no better, and the section lost it.
@@ -390,13 +405,45 @@ def test_a_need_for_every_time_it_happened_takes_more_sentences() -> None:
 def test_a_line_with_no_subject_is_no_sentence_to_look_for() -> None:
     section = VAWA.section("residence")
     passage = (
-        "RESIDENCES 1) 2245 East Calle Lucero, Apt 6, Tucson, AZ 85719 - July 2015 to May 2018. "
+        "Lived at 2245 East Calle Lucero, Apt 6, Tucson, AZ 85719 - July 2015 to May 2018. "
         "In July 2015 they moved into an apartment together."
     )
     evidence = [{"n": 1, "chunk_id": 3, "document_id": 1, "document_name": "intake.pdf", "page": 2, "text": passage}]
     assert [text for _, text, _ in extract.looked_for(section, evidence, [])] == [
         "In July 2015 they moved into an apartment together."
     ]
+
+
+@pytest.mark.django_db
+def test_a_list_of_her_addresses_is_where_she_lived_and_when() -> None:
+    # The bench's intake notes: the list's items have no subject, so they were not looked for, and the model,
+    # asked for them, wrote "The client moved into an apartment together in September 2015".
+    section = VAWA.section("residence")
+    passage = (
+        "RESIDENCES\n1) 2245 East Calle Lucero, Apt 6, Tucson, AZ 85719 - July 2015 to May 2018. The lease was in "
+        "both\nnames.\n2) 918 West Saguaro Vista Drive, Tucson, AZ 85745 - May 2018 to April 23, 2021. Rented "
+        "house, lease\nin Richard's name only."
+    )
+    evidence = [{"n": 1, "chunk_id": 3, "document_id": 1, "document_name": "intake.pdf", "page": 2, "text": passage}]
+    assert [(need, text) for need, text, _ in extract.looked_for(section, evidence, [])] == [
+        (
+            "the first address where we lived together, and when",
+            "Client lived at 2245 East Calle Lucero, Apt 6, Tucson, AZ 85719 from July 2015 to May 2018.",
+        ),
+        ("whose names the lease was in", "The lease was in both names."),
+        (
+            "each later address where we lived together, and when",
+            "Client lived at 918 West Saguaro Vista Drive, Tucson, AZ 85745 from May 2018 to April 23, 2021.",
+        ),
+    ]
+    # A chunk runs the heading into the first item.
+    run_in = [{**evidence[0], "text": " ".join(passage.split())}]
+    assert [text for _, text, _ in extract.looked_for(section, run_in, [])] == [
+        text for _, text, _ in extract.looked_for(section, evidence, [])
+    ]
+    # Without the heading, an item is not known to be her address ("1) La Estrella Bakery ... - 2016 to 2021").
+    unheaded = [{**evidence[0], "text": passage.removeprefix("RESIDENCES\n")}]
+    assert not any(text.startswith("Client lived") for _, text, _ in extract.looked_for(section, unheaded, []))
 
 
 @pytest.mark.django_db
@@ -423,6 +470,37 @@ def test_a_fact_giving_an_excerpts_act_to_another_doer_is_not_backed_by_another_
 def test_every_need_looked_for_is_a_need_of_its_section() -> None:
     for section in VAWA.sections:
         assert {need for need, _ in section.look_for} <= set(section.needs), section.key
+
+
+def test_a_numbered_item_begins_a_sentence() -> None:
+    assert split_sentences("The lease was in both names. 2) 918 West Saguaro Vista Drive - May 2018.") == [
+        "The lease was in both names.",
+        "2) 918 West Saguaro Vista Drive - May 2018.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reason", "fault"),
+    [  # the bench's judges (1.5B and 0.5B) on sentences that were true
+        ("The draft does not contradict the facts provided.", False),
+        ("The draft accurately reflects the facts.", False),
+        ("The client's own first-person voice, plain and calm.", False),  # the rubric said back
+        ("Client says she married him because she loved him and wanted a family.", False),  # a fact said back
+        ("The facts do not support the claim that he threw a plate.", True),
+        ("The date is wrong.", True),
+        ("Richard is the abuser, not the client.", True),
+        ("It says I called 911 but the neighbor called.", True),
+        ("Invented name: Carlos.", True),
+        ("Battery or extreme cruelty", False),  # the section's element said back
+        ("KESSLER stated that I fell and that he never touched me.", False),  # the sentence said back
+    ],
+)
+def test_a_judges_flag_that_names_no_fault_is_no_flag(reason: str, fault: bool) -> None:
+    facts = [{"id": "F1", "text": "Client says she married him because she loved him and wanted a family."}]
+    said = ["battery or extreme cruelty", "KESSLER stated that I fell and hit my wrist and that he never touched me."]
+    assert judge.names_a_fault(reason, [*(f["text"] for f in facts), *said]) is fault
+    answer = {**dict.fromkeys(judge.CRITERIA, 4), "remarks": "", "flagged": [{"sentence": 1, "reason": reason}]}
+    assert judge.parse(answer, 1, facts, said)["flagged"] == ([{"sentence": 1, "reason": reason}] if fault else [])
 
 
 def test_a_sentence_ends_after_a_closing_quotation() -> None:

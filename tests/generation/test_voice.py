@@ -95,6 +95,61 @@ def test_what_may_mean_someone_else_is_left_alone(written: str) -> None:
     assert in_client_voice(written, record=RECORD) is None
 
 
+@pytest.mark.parametrize(
+    ("written", "told"),
+    [
+        (  # the drafter told it half: her noun is hers too
+            "Client was too afraid to speak because he was standing next to me.",
+            "I was too afraid to speak because he was standing next to me.",
+        ),
+        (
+            "KESSLER stated that the victim fell and hit my wrist on the counter.",
+            "KESSLER stated that I fell and hit my wrist on the counter.",
+        ),
+        ("I am also known as Ana Torres, Ana Lucia Torres.", None),  # her names in her sentence stay
+        ("She told me to leave.", None),  # a "she" beside her "me" is someone else
+    ],
+)
+def test_a_sentence_half_in_her_voice_has_her_nouns_told(written: str, told: str | None) -> None:
+    assert in_client_voice(written, record=RECORD) == told
+
+
+def test_quoted_words_are_never_changed() -> None:
+    # The abuser's words to the police (the bench's police report): told as "I fell", they were a misquote.
+    assert in_client_voice('KESSLER was calm and stated, "Nothing happened, she fell."', record=RECORD) is None
+    told = in_client_voice('She said "she is lying" and he hit her.', record=RECORD)
+    assert told == 'I said "she is lying" and he hit me.'
+
+
+def test_the_female_of_a_police_report_is_her_only_where_her_spouse_is_her_husband() -> None:
+    noted = "Ofc. Moreno noted that the female appeared frightened."
+    assert in_client_voice(noted, record=RECORD, female=True) == "Ofc. Moreno noted that I appeared frightened."
+    assert in_client_voice(noted, record=RECORD) is None
+    assert in_client_voice("The female officer took photographs.", record=RECORD, female=True) is None
+    kin = {"richard": "husband"}
+    assert told_by_client(noted, record=RECORD, kin=kin) == "Ofc. Moreno noted that I appeared frightened."
+    assert told_by_client(noted, record=RECORD, kin={"richard": "wife"}) == noted
+
+
+@pytest.mark.parametrize(
+    ("written", "told"),
+    [
+        ("Client and Richard were married on June 20, 2015.", "Richard and I were married on June 20, 2015."),
+        (
+            "On June 20, 2015, the client and Richard were married.",
+            "On June 20, 2015, Richard and I were married.",
+        ),
+        (
+            "Ms. Torres Villanueva reports years of physical abuse by her husband.",
+            "I have suffered years of physical abuse by my husband.",
+        ),
+        ("Client reports nightmares.", "I have nightmares."),
+    ],
+)
+def test_her_sentence_reads_as_she_would_say_it(written: str, told: str) -> None:
+    assert told_by_client(written, record=RECORD) == told
+
+
 def test_the_abusers_names_come_from_the_record() -> None:
     assert abuser_names(RECORD) == ["Richard Allen Kessler", "Rick Kessler"]
 
