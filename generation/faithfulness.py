@@ -1256,8 +1256,13 @@ def _no_verb(doc: Doc) -> bool:
     return len(doc) > 2 and not any(t.pos_ in ("VERB", "AUX") or t.tag_.startswith("VB") or t.tag_ == "MD" for t in doc)
 
 
+def _stated_terms(text: str) -> set[str]:
+    """The words of `text` that state something: not stop words, pronouns or words of two letters."""
+    return {w for w in words(text) if w not in _STOP and w not in _PRONOUNS and len(w) > 2}
+
+
 def _overlap_problem(text: str, sources: list[str]) -> str | None:
-    terms = {w for w in words(text) if w not in _STOP and w not in _PRONOUNS and len(w) > 2}
+    terms = _stated_terms(text)
     if not terms:
         return None
     have = {_key(w) for w in words("\n".join(sources))}
@@ -1324,7 +1329,7 @@ def check_sentence(
         problems += _identity_problems(narrative, doc, client, facts)
         problems += _subject_problems(doc, facts, client, record, [p for p in passages if p])
         borrowed = _borrowed_first_person(text, [p for p in passages if p], client)
-        judged = _JUDGED.search(outside_quotes(text))
+        judged = _JUDGED.search(narrative)
         if judged:
             problems.append(f'"{judged.group(0)}" is a judgement of her by someone else, not her own account')
         for problem in (
@@ -1342,7 +1347,7 @@ def check_sentence(
         # Several sentences: each that states something must share it with the sources, not lean on the
         # names another of them shares.
         for sentence in sentences:
-            terms = {w for w in words(sentence) if w not in _STOP and w not in _PRONOUNS and len(w) > 2}
+            terms = _stated_terms(sentence)
             if len(terms) >= 3 and _overlap_problem(sentence, sources + fact_texts):
                 problems.append(f'none of what "{sentence}" states appears in its sources')
     return list(dict.fromkeys(problems))
@@ -1413,11 +1418,7 @@ def _unsaid_problems(text: str, passage: str, record: str) -> list[str]:
     may not."""
     have = {_key(w) for w in words(f"{passage}\n{record}")}
     lower = " ".join(w for w in re.findall(r"[^\W\d_][\w'-]*", outside_quotes(text)) if not w[0].isupper())
-    terms = {
-        w
-        for w in words(lower)
-        if len(w) > 2 and w not in _STOP and w not in _PRONOUNS and w not in _CLIENT_WORDS and w not in _FRAME_WORDS
-    }
+    terms = _stated_terms(lower) - _CLIENT_WORDS - _FRAME_WORDS
     absent = sorted(w for w in terms if _key(w) not in have)
     if len(absent) > len(terms) // 4:
         return [f"its words ({', '.join(absent)}) are not its excerpt's"]

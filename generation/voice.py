@@ -384,7 +384,7 @@ def with_her_people(text: str, kin: dict[str, str]) -> str:
     written as a name (not a report's "KESSLER"), and never one that already says whose it is."""
     if not kin or FIRST_PERSON.search(outside_quotes(text)):
         return text
-    quoted = [(m.start(), m.end()) for m in re.finditer(r'"[^"]*"', text)]
+    quoted = [(m.start(), m.end()) for m in _QUOTATION.finditer(text)]
     for token in parsed(text):
         word = fold(token.text)
         if word not in kin or token.pos_ != "PROPN" or token.text.isupper():
