@@ -305,6 +305,7 @@ _CONTACT = [
         ),
         "a case or record number",
     ),
+    (re.compile(r"\b(?:badge|employee|officer)\s*(?:no\.?|number|#)?\s*#?\d{2,}", re.I), "a badge number"),
 ]
 _SENDER = re.compile(r"(?:^|\s)([A-Z][\w\u00C0-\u024F]*(?:\s[A-Z][\w\u00C0-\u024F]*)?):\s")
 _TIMESTAMP = re.compile(r"\b\d{1,2}:\d{2}(?:\s?[AaPp]\.?[Mm]\.?)?\b|\[\d{1,2}:\d{2}")
@@ -1229,6 +1230,28 @@ def _claim_problems(doc: Doc, facts: list[dict[str, Any]], sources: list[str]) -
     return problems
 
 
+# Verbs that tell a fact's act without being one: the drafter may say "I was" or "I remember" of what a
+# fact states in other words.
+_LIGHT_VERBS = frozenset(
+    "be have do say tell state report explain feel remember recall know think want need include become get make "
+    "happen".split()
+)
+
+
+def _unsourced_act(doc: Doc, sources: list[str]) -> list[str]:
+    """What the sentence says was done must be what its sources say was: "These symptoms began in April 2019."
+    (the demo's drafter, of "Her doctor prescribed sertraline 50 mg daily in April 2019.") shares its words
+    and date with its fact, and states what no source does."""
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    if root is None or root.pos_ != "VERB" or root.lemma_.lower() in _LIGHT_VERBS:
+        return []
+    if _key(root.lower_) in {_key(w) for w in words("\n".join(sources))}:
+        return []
+    if any(t.lemma_.lower() == root.lemma_.lower() for source in sources for t in parsed(source)):
+        return []
+    return [f'it says "{root.text}", which none of its sources says of anyone']
+
+
 def _quote_problems(text: str, sources: list[str]) -> list[str]:
     """Quoted words are someone's own words, in their order: 'stated, "Nothing happened, I fell."' misquotes
     a report's "Nothing happened, she fell." though every word of it is in the passage. An ellipsis may
@@ -1322,6 +1345,10 @@ def check_sentence(
         problems.append("it is not a sentence: nothing in it is done or is")
     problems += _entity_problems(narrative, doc, sources)
     problems += _claim_problems(doc, facts, sources)
+    if not _FIRST_PERSON.search(narrative):
+        # Her own acts and feelings she may tell in her words ("I loved our weekends"): the subject checks
+        # judge those. A sentence about others states their acts as the documents do.
+        problems += _unsourced_act(doc, fact_texts + sources)
     problems += _reversal_problems(text, fact_texts + [p for p in passages if p])
     if _WE.search(text):
         problems += _we_problems(doc, facts, client, [p for p in passages if p])

@@ -325,6 +325,12 @@ def _begin_extract(context: _RunContext, section: RunSection) -> bool:
     from here on. A section they alone speak to is drafted from them, with no call."""
     run = context.run
     spec = spec_of(run, section.key)
+    if spec.optional and spec.about and not run.case.parties.filter(role__in=spec.about).exists():
+        # "Abuse of my children" of a client with no child: on the demo case it was drafted from the police
+        # report's sentences about her husband, which a search for children's words found nearest.
+        whom = " or ".join(PartyRole(role).label.lower() for role in spec.about)
+        _settle(section, SectionStatus.MISSING, f"The case names no {whom}: add one to its parties to draft this.")
+        return False
     section.facts = section_facts(context.record, spec)
     asked = still_to_ask(section.facts, spec)
     passages = [

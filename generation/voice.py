@@ -78,10 +78,11 @@ def in_client_voice(text: str, *, record: str, female: bool = False) -> str | No
     quoted = [(m.start(), m.end()) for m in _QUOTATION.finditer(text)]
     mentions = [
         (start, end)
-        for start, end in _client_mentions(doc, client, female=female)
+        for start, end in _client_mentions(doc, client, female=female, abuser=frozenset(abuser))
         if not any(a <= doc[start].idx < b for a, b in quoted)
     ]
-    hers_until = 0 if mine else _pronouns_hers_until(doc, client, abuser)
+    named = {i for start, end in mentions for i in range(start, end)}
+    hers_until = 0 if mine else _pronouns_hers_until(doc, client, abuser, named)
     changes: dict[int, str] = {}
     # A span replaced by one word: its first token takes the word and its last token's trailing space.
     spans: dict[int, int] = {}
@@ -108,7 +109,9 @@ def in_client_voice(text: str, *, record: str, female: bool = False) -> str | No
             changes[token.i] = "I"
             _agree(token.head, changes)
         elif lower == "her":
-            changes[token.i] = "my" if token.tag_ == "PRP$" or token.dep_ == "poss" else "me"
+            # 'for her "when we have more money."': a quotation is no noun of hers, so "her" is "me" there.
+            owns = token.i + 1 < len(doc) and (doc[token.i + 1].is_alpha or doc[token.i + 1].is_digit)
+            changes[token.i] = "my" if (token.tag_ == "PRP$" or token.dep_ == "poss") and owns else "me"
         elif lower == "hers":
             changes[token.i] = "mine"
         elif lower == "herself":
@@ -133,17 +136,23 @@ def _head_of(doc: Doc, start: int, end: int) -> Token:
     return doc[end - 1]
 
 
-def _client_mentions(doc: Doc, client: set[str], *, female: bool = False) -> list[tuple[int, int]]:
+def _client_mentions(
+    doc: Doc, client: set[str], *, female: bool = False, abuser: frozenset[str] = frozenset()
+) -> list[tuple[int, int]]:
     """Token spans that name the client: "the client", "Client", "Ms. Torres Villanueva", her names, and
-    with `female`, "the female" (not "the female caller", not "a female child")."""
+    with `female`, "the female" (not "the female caller", not "a female child") and "his wife" in a sentence
+    that names her husband (`abuser`: his names' words)."""
+    husband_named = any(fold(t.text) in abuser for t in doc)
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(doc):
         token = doc[i]
         lower = fold(token.text).strip(".")
         the_female = female and lower == "female" and i > 0 and doc[i - 1].lower_ == "the"
-        if (lower in _CLIENT_NOUNS or the_female) and token.pos_ in ("NOUN", "PROPN"):
-            start = i - 1 if i > 0 and doc[i - 1].lower_ == "the" else i
+        # "Daniel Hayes stated that his wife fell": her husband's wife is she.
+        his_wife = female and lower == "wife" and i > 0 and doc[i - 1].lower_ == "his" and husband_named
+        if (lower in _CLIENT_NOUNS or the_female or his_wife) and token.pos_ in ("NOUN", "PROPN"):
+            start = i - 1 if i > 0 and doc[i - 1].lower_ in ("the", "his") else i
             spans.append((start, i + 1))
             i += 1
             continue
@@ -160,19 +169,26 @@ def _client_mentions(doc: Doc, client: set[str], *, female: bool = False) -> lis
     return spans
 
 
-def _pronouns_hers_until(doc: Doc, client: set[str], abuser: set[str]) -> int:
+def _pronouns_hers_until(doc: Doc, client: set[str], abuser: set[str], named: set[int]) -> int:
     """Up to which token "she" and "her" can only mean the client: none when someone but her and the abuser
     is the subject of a clause or another woman or girl is spoken of; up to her daughter (her mother..)
     when she becomes the subject: "Her daughter Sofía wakes at night and hides under her bed when she
-    hears a man shouting" is her daughter's bed and her daughter's hearing."""
+    hears a man shouting" is her daughter's bed and her daughter's hearing. `named`: the tokens that name
+    the client ("his wife")."""
     for token in doc:
+        if token.i in named:
+            continue
         if token.pos_ == "PROPN":
             folded = fold(token.text).strip(".")
             known = client | abuser | _TITLES | _CLIENT_NOUNS
             # An organisation is no "she" ("Tucson Fire Department Engine 9 evaluated her on scene; she was ...").
             if folded not in known and token.dep_ in ("nsubj", "nsubjpass") and token.ent_type_ not in _NOT_PEOPLE:
                 return 0  # "Sofía cried when she saw him": she may be Sofía
-        if token.lemma_.lower() in _OTHER_WOMEN and token.dep_ in ("nsubj", "nsubjpass", "dobj", "pobj", "dative"):
+        if (
+            token.lemma_.lower() in _OTHER_WOMEN
+            and token.tag_ not in ("NNS", "NNPS")  # "told the officers that she fell": officers are no "she"
+            and token.dep_ in ("nsubj", "nsubjpass", "dobj", "pobj", "dative")
+        ):
             # "her daughter" is the client's daughter, but "the officer asked her" might be anyone's "her"
             if not any(c.lower_ == "her" and c.dep_ == "poss" for c in token.children):
                 return 0
@@ -286,7 +302,7 @@ def with_her_kin(text: str) -> str:
 # week"), and "their daughter" is theirs.
 _TOGETHER = re.compile(
     r"\b(together|joint|jointly|both of them|as a couple|married couple|went out|dated|dating|married|engaged|"
-    r"marriage license|wedding|honeymoon)\b",
+    r"marriage license|wedding|honeymoon|first date|(?:where|when|since|before) they (?:first )?met)\b",
     re.I,
 )
 _THEIR_CHILD = re.compile(r"\b([Tt])heir (daughters?|sons?|child|children|baby)\b")
@@ -377,6 +393,9 @@ def _take_most(kin: dict[str, str], first: str, counts: dict[str, int]) -> None:
         kin[first] = ranked[0][0]
 
 
+_REPORT_LABELS = frozenset({"suspect", "respondent", "defendant", "offender", "perpetrator", "arrestee"})
+
+
 def with_her_people(text: str, kin: dict[str, str]) -> str:
     """A sentence that does not speak in her voice, naming her child or spouse, told as hers: "Sofía attends
     the Head Start preschool program." → "My daughter Sofía attends ...", "Police came; Richard did the
@@ -390,6 +409,11 @@ def with_her_people(text: str, kin: dict[str, str]) -> str:
         if word not in kin or token.pos_ != "PROPN" or token.text.isupper():
             continue
         before = token.doc[token.i - 1] if token.i > 0 else None
+        if before is not None and before.lower_ in _REPORT_LABELS:
+            # A report's "Suspect Daniel Hayes was arrested", "The Respondent ...": she calls him her husband.
+            label = token.doc[token.i - 2] if token.i > 1 and token.doc[token.i - 2].lower_ == "the" else before
+            at = label.idx
+            return f"{text[:at]}{'My' if at == 0 else 'my'} {kin[word]} {text[token.idx :]}"
         if before is not None and (before.lower_ in _KIN or before.pos_ in ("DET", "PRON") or before.tag_ == "POS"):
             return text  # "her daughter Sofía", "the Sofía I knew"
         if any(start <= token.idx < end for start, end in quoted):

@@ -145,8 +145,13 @@ def requoted(text: str) -> str:
     return text
 
 
+# The 1.5B writes the documents' "U.S. citizen" as "U. S. citizen".
+_SPACED_INITIALS = re.compile(r"\bU\. S\.(?: A\.)?")
+
+
 def clean_sentence(text: str) -> str:
     text = requoted(squash(re.sub(r"<[^>]*>", " ", text)).strip(" -*"))
+    text = _SPACED_INITIALS.sub(lambda m: m.group(0).replace(" ", ""), text)
     if text and text[0].islower():
         text = text[0].upper() + text[1:]
     if text and not re.search(r"[!?\"”)]$", text):

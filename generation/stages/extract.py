@@ -22,6 +22,7 @@ from generation.declarations import SectionSpec
 from generation.faithfulness import (
     check_fact,
     client_names,
+    find_dates,
     fold,
     none_held,
     not_narrative,
@@ -130,8 +131,11 @@ def parse(
     seen: set[str] = set()
     first = _next_number(known)
     client = client_names(record)
+    client_tokens = frozenset(w for name in client for w in fold(name).split())
     for need, item in candidates:
         fact = _backed_fact(_unechoed(item, need), by_n, record)
+        if fact is not None and need is not None and not fits_need(need, parsed(fact[0]), client_tokens):
+            fact = None  # an answer about someone else than the need asks of
         if fact is None:
             if need is not None:
                 missing.append(need)
@@ -195,6 +199,7 @@ def looked_for(
     first). The sentence is the document's own, whole: the model need not have written it, only the
     draft tells it in the client's voice, and the gate checks what the draft makes of it."""
     said_terms = [content_terms(text) for text in said]
+    client_tokens = frozenset(w for name in client_names(record) for w in fold(name).split())
     found: list[tuple[str, str, dict[str, Any]]] = []
     per_need: dict[str, int] = {}
     for source in evidence:
@@ -218,13 +223,45 @@ def looked_for(
                 continue
             words = _words_and_lemmas(doc)
             need = next((n for n, cues in section.look_for if per_need.get(n, 0) < _most_for(n)
-                         and _holds(words, cues)), None)  # fmt: skip
+                         and _holds(words, cues) and fits_need(n, doc, client_tokens)), None)  # fmt: skip
             if need is None or check_fact(line, passage=source["text"], record=record):
                 continue
             per_need[need] = per_need.get(need, 0) + 1
             said_terms.append(terms)
             found.append((need, sentence, source))
     return found
+
+
+# Who a need is about, and who a sentence's subject is. "Her father, Ernesto Ramirez, worked in construction"
+# holds "my work"'s words but is her father's work; "Maria grew up in Quetzaltenango", the 1.5B's answer to
+# "where he was born", is her life, not his (both on the demo case).
+_FAMILY = frozenset(
+    """daughter son aunt uncle mother father sister brother cousin grandmother grandfather niece nephew parent
+    child""".split()
+)
+_DWELLING = frozenset("address apartment apt house home live move lease rent street room shelter".split())
+_ABOUT_HIM = re.compile(r"\b(?:he|his|him)\b")
+_ABOUT_ME = re.compile(r"\b(?:I|me|my|we|our)\b")
+_ABOUT_FAMILY = re.compile(r"\b(?:parents?|mother|father|brothers?|sisters?|children|child|family|kin)\b")
+
+
+def fits_need(need: str, doc: Doc, client_tokens: frozenset[str]) -> bool:
+    """Whether a sentence's subject is whom `need` is about: a sentence whose subject is her family answers
+    only a need about her family, and one whose subject is the client by name never a need about him alone;
+    an address is a number or a home."""
+    if "address" in need:
+        dates = find_dates(doc.text)
+        undated = "".join(c for i, c in enumerate(doc.text) if not any(d.start <= i < d.end for d in dates))
+        if not re.search(r"\d", undated) and not any(t.lemma_.lower() in _DWELLING for t in doc):
+            return False  # "each later address where we lived": the 1.5B answered with where he proposed
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    subject = next((c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")), None) if root else None
+    if subject is None:
+        return True
+    if subject.lemma_.lower() in _FAMILY and not _ABOUT_FAMILY.search(need):
+        return False
+    about_him = _ABOUT_HIM.search(need) and not _ABOUT_ME.search(need)
+    return not (about_him and fold(subject.text) in client_tokens | {"client"})
 
 
 def _most_for(need: str) -> int:
@@ -292,8 +329,20 @@ def _holds(tokens: list[tuple[str, str]], cues: str) -> bool:
 _HEADING = re.compile(r"^(?:[A-Z][A-Z'&/-]+(?:\s+[-/&]|\s+\([^)]*\))*\s+)+(?=[A-Z][a-z])")
 
 
+# A note's paragraph label run into its first sentence: "Physical abuse: On November 18, 2018 Daniel pushed
+# Maria ...", "Marriage: They married ...". A sender's name before a message ("Danny: Where is your check.")
+# is a name, and stays for the transcript check to see.
+_LABEL = re.compile(r"^([A-Z][a-z'-]+(?: [a-z'-]+){0,3}):\s+(?=[A-Z])")
+
+
 def _unheaded(sentence: str) -> str:
-    return _HEADING.sub("", sentence, count=1)
+    sentence = _HEADING.sub("", sentence, count=1)
+    label = _LABEL.match(sentence)
+    if label and " " not in label.group(1):
+        word = parsed(sentence)[0]
+        if word.pos_ == "PROPN" or word.ent_type_:
+            return sentence
+    return sentence[label.end() :] if label else sentence
 
 
 def _backed_fact(item: Any, by_n: dict[int, dict[str, Any]], record: str = "") -> tuple[str, dict[str, Any]] | None:

@@ -80,6 +80,14 @@ UNFAITHFUL = [
     ),
     ("My case number is 2021-PO-334.", GRANTED, ORDER + " Case No. 2021-PO-334.", "a case or record number"),
     ("My A-number is A123456789.", MET, RECORD + " A-number: A123456789.", "an A-number"),
+    # The demo's drafter, of a prescription: its words and date, and an act no source states.
+    (
+        "These symptoms began in April 2019.",
+        fact("Her doctor prescribed sertraline 50 mg daily in April 2019", "medical"),
+        "Her symptoms include nightmares. Her doctor prescribed sertraline 50 mg daily in April 2019.",
+        'it says "began", which none of its sources says of anyone',
+    ),
+    ("Officer J. Alvarez, badge 6120.", GRANTED, "Reporting officer: Officer J. Alvarez, badge 6120.", "a badge"),
     # Labelled the client's, but the fact's own words give the act to him.
     (
         "I pushed him down the stairs.",

@@ -197,6 +197,18 @@ def test_the_introduction_is_drafted_from_the_case_record_and_lists_nothing_it_h
     assert all(s["bertscore"] is not None for s in intro.sentences)  # scored against the record fact's text
 
 
+def test_a_section_about_children_is_not_drafted_for_a_case_that_names_no_child(case: Any) -> None:
+    settings.AFFIANT_DRAFT_SECTIONS = ["children", "how_we_met"]
+    run = run_to_the_end(do_start_run(case=case, created_by=None))
+    children = run.sections.get(key="children")
+    assert children.status == SectionStatus.MISSING and not children.steps.exists()
+    assert children.note == "The case names no child: add one to its parties to draft this."
+    assert run.sections.get(key="how_we_met").status == SectionStatus.DRAFTED
+    Party.objects.create(case=case, role=PartyRole.CHILD, name="Sofia Hayes Ramirez", birth_date=date(2017, 6, 1))
+    again = run_to_the_end(do_start_run(case=case, created_by=None))
+    assert again.sections.get(key="children").steps.filter(stage=Stage.EXTRACT).exists()
+
+
 def test_a_failed_extraction_leaves_the_record_facts_to_draft_from(case: Any) -> None:
     def extraction_down(call: LLMCall) -> str:
         if call.stage == "extract" and "introduction" in call.label:

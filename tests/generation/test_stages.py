@@ -242,7 +242,7 @@ def test_a_rewrite_of_several_sentences_stands_as_sentences_and_says_nothing_twi
     assert draft.clean_sentence("He threatened to have me deported if I left him or.") == (
         "He threatened to have me deported if I left him."
     )
-    assert draft.clean_sentence("he is a U. S. citizen") == "He is a U. S. citizen."
+    assert draft.clean_sentence("he is a U. S. citizen") == "He is a U.S. citizen."
     assert draft.clean_sentence("I married him because I loved him") == "I married him because I loved him."
     assert split_sentences("Served on April 29, 2021 by Deputy R. Saenz. He is a U. S. citizen.") == [
         "Served on April 29, 2021 by Deputy R. Saenz.",
@@ -358,9 +358,13 @@ def test_sentences_holding_a_needs_words_are_facts_and_the_model_is_asked_the_re
         "other facts": [],
     }
     facts, missing = extract.parse(answer, asked, evidence, record=record, known=looked)
-    # Numbered on from the looked-for facts; the father's bus, said already, is not kept twice.
+    # Numbered on from the looked-for facts; the father's bus is his work, not hers: "my work" is missing.
     assert [(f["id"], f["need"], f["text"]) for f in facts] == [("F4", "my schooling", birth)]
-    assert missing == ["when and how I came to the United States", "why I came and where I stayed"]
+    assert missing == [
+        "my work before I came to the United States",
+        "when and how I came to the United States",
+        "why I came and where I stayed",
+    ]
 
 
 @pytest.mark.django_db
@@ -379,6 +383,52 @@ def test_a_needs_words_match_as_written_or_by_lemma_and_a_said_fact_is_not_taken
     assert [(need, text) for need, text, _ in found] == [
         (section.needs[0], "On December 31, 2019 he slapped her across the face in front of guests.")
     ]
+
+
+@pytest.mark.django_db
+def test_a_notes_paragraph_label_is_not_part_of_her_sentence_but_a_senders_name_is_kept() -> None:
+    section = VAWA.section("physical_abuse")
+    passage = (
+        "Physical abuse: On November 18, 2018 Daniel pushed Maria against the kitchen wall and slapped her. "
+        "Danny: I will slap you again if you go out."
+    )
+    evidence = [{"n": 1, "chunk_id": 9, "document_id": 3, "document_name": "intake.pdf", "page": 2, "text": passage}]
+    found = extract.looked_for(section, evidence, [], "Client: Maria Elena Ramirez Lopez.")
+    # The message keeps its sender, so it is seen as a transcript line (its "I" is his) and never taken.
+    assert [text for _, text, _ in found] == [
+        "On November 18, 2018 Daniel pushed Maria against the kitchen wall and slapped her."
+    ]
+    assert extract.clean_fact("Danny: Where is your check.") == "Danny: Where is your check."
+    assert extract.clean_fact("Marriage: They married on June 3, 2016.") == "They married on June 3, 2016."
+
+
+@pytest.mark.django_db
+def test_a_sentence_about_someone_else_than_a_need_asks_of_does_not_answer_it() -> None:
+    # Both from the demo case: her father's work taken as "my work", her childhood as "where he was born".
+    record = "Client: Maria Elena Ramirez Lopez.\nAbuser: Daniel Robert Hayes."
+    passage = (
+        "Her father, Ernesto Ramirez, worked in construction and died in 2004. Client has worked at Fiesta Mart "
+        "since April 2016. Maria grew up in Quetzaltenango with her mother and two younger brothers."
+    )
+    evidence = [{"n": 1, "chunk_id": 3, "document_id": 1, "document_name": "intake.pdf", "page": 1, "text": passage}]
+    found = extract.looked_for(VAWA.section("character"), evidence, [], record)
+    worked = "Client has worked at Fiesta Mart since April 2016."
+    assert [(need, text) for need, text, _ in found] == [("my work", worked)]
+    section = VAWA.section("abuser_status")
+    grew_up = {"excerpt": 1, "actor": "client", "fact": "Maria grew up in Quetzaltenango with her mother"}
+    facts, missing = extract.parse({"where he was born": grew_up, "other facts": []}, section, evidence, record)
+    assert facts == [] and "where he was born" in missing
+    proposed = {"excerpt": 1, "actor": "abuser", "fact": "Daniel Robert Hayes proposed in December 2015 at the park"}
+    later = "each later address where we lived together, and when"
+    told = [{**evidence[0], "text": "Daniel Robert Hayes proposed in December 2015 at the park where they met."}]
+    facts, missing = extract.parse({later: proposed, "other facts": []}, VAWA.section("residence"), told, record)
+    assert facts == [] and later in missing
+    facts, _ = extract.parse({"when and how he proposed": proposed}, VAWA.section("how_we_met"), told, record)
+    assert [f["need"] for f in facts] == ["when and how he proposed"]
+    fathers = VAWA.section("life_before")
+    father = {"excerpt": 1, "actor": "other", "fact": "Her father, Ernesto Ramirez, worked in construction"}
+    facts, _ = extract.parse({"my parents and what they did": father, "other facts": []}, fathers, evidence, record)
+    assert [f["need"] for f in facts] == ["my parents and what they did"]
 
 
 @pytest.mark.django_db
@@ -531,6 +581,7 @@ def test_a_sentence_ends_after_a_closing_quotation() -> None:
         ("'I am tired,' I told him.", '"I am tired," I told him.'),
         ('"I married Richard in 2015."', "I married Richard in 2015."),  # the model quoting its own sentence
         ("I stayed at my aunt Rosa's house.", "I stayed at my aunt Rosa's house."),  # an apostrophe is no quote
+        ("He is a U. S. citizen.", "He is a U.S. citizen."),  # the 1.5B's spacing, undone
         ("The kids' toys were broken", "The kids' toys were broken."),
         ('He said "you are nothing" and left"', 'He said "you are nothing" and left.'),  # a stray closing quote
     ],
@@ -553,7 +604,5 @@ def test_a_question_echoed_before_its_answer_is_not_part_of_the_fact() -> None:
         "protective orders": {"excerpt": 1, "actor": "court", "fact": "Court: Protective order granted April 27, 2021"},
     }
     facts, _ = extract.parse(answer, section, evidence)
-    assert [f["text"] for f in facts] == [
-        "Client left on April 23, 2021.",
-        "Court: Protective order granted April 27, 2021",
-    ]
+    # "Court:" echoes no question, but is a label all the same: no sentence of hers starts with one.
+    assert [f["text"] for f in facts] == ["Client left on April 23, 2021.", "Protective order granted April 27, 2021"]

@@ -131,6 +131,30 @@ def test_the_female_of_a_police_report_is_her_only_where_her_spouse_is_her_husba
     assert told_by_client(noted, record=RECORD, kin={"richard": "wife"}) == noted
 
 
+def test_his_wife_in_a_sentence_naming_her_husband_is_her() -> None:
+    stated = "Richard Kessler stated that his wife fell against the counter and that he never touched her."
+    told = "Richard Kessler stated that I fell against the counter and that he never touched me."
+    assert in_client_voice(stated, record=RECORD, female=True) == told
+    assert in_client_voice("The officer said his wife was crying.", record=RECORD, female=True) is None
+
+
+@pytest.mark.parametrize(
+    ("written", "told"),
+    [
+        # A quotation after "her" is no noun she owns.
+        (
+            'Richard told her he would file papers for her "after we buy a house."',
+            'Richard told me he would file papers for me "after we buy a house."',
+        ),
+        # Officers are many: no "she" among them.
+        ("Richard told the officers that she fell.", "Richard told the officers that I fell."),
+        ("Richard told the officer that she fell.", None),
+    ],
+)
+def test_her_pronouns_where_no_one_else_could_be_meant(written: str, told: str | None) -> None:
+    assert in_client_voice(written, record=RECORD) == told
+
+
 @pytest.mark.parametrize(
     ("written", "told"),
     [
@@ -238,6 +262,8 @@ def test_family_that_already_says_whose_is_left_alone(written: str) -> None:
         ),
         ("They went out for coffee the next week.", "We went out for coffee the next week."),
         ("The lease was in both names.", "The lease was in both our names."),
+        ("He proposed at the same park where they met.", "He proposed at the same park where we met."),
+        ("They went on their first date to a restaurant.", "We went on our first date to a restaurant."),
         ("They married on June 20, 2015 in Tucson.", "We married on June 20, 2015 in Tucson."),
         # A "they" that no word says is the couple may be anyone: the witnesses, the police.
         ("They signed as witnesses.", "They signed as witnesses."),
@@ -284,6 +310,9 @@ def test_her_child_and_spouse_are_called_what_the_documents_call_them() -> None:
             "My daughter Sofía attends the Head Start preschool program.",
         ),
         ("Police came; Richard did the talking.", "Police came; my husband Richard did the talking."),
+        # A report's label for him is not what she calls him.
+        ("Suspect Richard Kessler was arrested.", "My husband Richard Kessler was arrested."),
+        ("The Respondent Richard Kessler is prohibited from it.", "My husband Richard Kessler is prohibited from it."),
         ("Her daughter Sofía cried.", "My daughter Sofía cried."),  # already hers (told by with_her_kin)
         ("KESSLER stated that the victim fell.", "KESSLER stated that I fell."),  # a report's surname, left
         ('He said "Richard is here" and left.', 'He said "Richard is here" and left.'),  # quoted, left
