@@ -50,6 +50,7 @@ def main() -> None:
     import httpx
 
     from llmops.calls import dispatch_locally, request_completion
+    from llmops.control import control_headers
     from llmops.models import CallStatus, LLMCall
     from llmops.providers.base import Message
     from llmops.providers.llamacpp import render_prompt
@@ -58,7 +59,9 @@ def main() -> None:
 
     try:
         control = os.environ["LLAMACPP_CONTROL_URL"]
-        port = httpx.post(f"{control}/ensure", json={"model": "local-drafter"}, timeout=120).json()["port"]
+        ensure = {"model": "local-drafter"}
+        ensured = httpx.post(f"{control}/ensure", json=ensure, headers=control_headers(), timeout=120)
+        port = ensured.json()["port"]
         base = f"http://127.0.0.1:{port}"
         params = {"max_tokens": args.max_tokens, "temperature": 0.0, "seed": 1, "repeat_penalty": 1.15}
 

@@ -37,6 +37,7 @@ def main() -> None:
 
     from config.stack import wait_for
     from llmops.calls import request_completion
+    from llmops.control import control_headers
     from llmops.models import CallStatus, Host, LLMCall, LLMModel, ManagedProcess, Route, RouteEntry
     from llmops.providers.base import Message
 
@@ -61,7 +62,8 @@ def main() -> None:
     def phase(dispatch: str) -> tuple[int, float]:
         Host.objects.filter(pk=host.pk).update(dispatch=dispatch)
         for name in names:
-            httpx.post(f"{os.environ['LLAMACPP_CONTROL_URL']}/unload", json={"model": name}, timeout=60)
+            control = f"{os.environ['LLAMACPP_CONTROL_URL']}/unload"
+            httpx.post(control, json={"model": name}, headers=control_headers(), timeout=60)
         loads_before = ManagedProcess.objects.count()
         started = time.monotonic()
         with transaction.atomic():  # queued together, as runs waiting on a busy host would be

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+
+from config.keyfile import installation_secret
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,15 @@ def decrypt(blob: bytes, *, label: str) -> bytes:
         raise FileKeyError(_cannot_open(label)) from None
 
 
+def decrypt_recent(blob: bytes, *, max_age_s: int) -> bytes | None:
+    """The plaintext of a token encrypted here at most `max_age_s` ago (Fernet keeps the time it was made, under
+    its signature); None when it is older, or no configured key opens it."""
+    try:
+        return _keys().decrypt(blob, ttl=max_age_s)
+    except InvalidToken:
+        return None
+
+
 def is_current(blob: bytes) -> bool:
     """Whether the file is encrypted with the newest key already."""
     if not is_encrypted(blob):
@@ -87,28 +96,8 @@ def file_keys() -> list[str]:
 
 @functools.cache
 def local_file_key(path: Path) -> str:
-    """The key in `path`, generated there (mode 0600) on first use. Safe when several processes start at once."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".file-key-")  # created with mode 0600
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(Fernet.generate_key() + b"\n")
-                out.flush()
-                os.fsync(out.fileno())
-            # A link, unlike a rename, fails when the name exists: the first process's key wins for all.
-            os.link(tmp, path)
-            logger.warning(
-                "AFFIANT_FILE_KEYS is unset: generated a local key for files at rest; set it in production",
-                extra={"key_file": str(path)},
-            )
-        except FileExistsError:
-            pass
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    if path.stat().st_mode & 0o077:
-        logger.warning("the local file key is readable by others; chmod 600 it", extra={"key_file": str(path)})
-    return path.read_text().strip()
+    """The key in `path`, generated there (mode 0600) on first use."""
+    return installation_secret(path, generate=Fernet.generate_key, variable="AFFIANT_FILE_KEYS")
 
 
 def _keys() -> MultiFernet:

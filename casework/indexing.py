@@ -85,11 +85,13 @@ def screen_document(document: Document) -> int:
 
 def do_remove_document(document: Document) -> None:
     """Delete a document with its pages, chunks and findings and its stored file, then bring its case's
-    index back in step."""
+    index back in step. The runs that read it are marked and their calls' text blanked (casework.purge)."""
+    from casework.purge import do_forget_document
     from casework.uploads import storage_path
 
     case_id = document.case_id
     path = storage_path(document.stored_name)
+    do_forget_document(document)
     document.delete()
     path.unlink(missing_ok=True)
     rebuild_index(case_id)

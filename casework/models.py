@@ -190,16 +190,21 @@ class AuditEvent(AppendOnlyModel):
 
     Neither the actor nor the case of a row can be deleted (PROTECT): the trail outlives no one it names,
     and a case with a trail is kept, not hard-deleted. Updates and deletes are refused here and, for any
-    other code, by triggers in the database (migration 0005).
+    other code, by triggers in the database (migration 0005). Each row is chained to the one before it by
+    hash (`casework.audit`), so a change made while the triggers were down shows (`manage.py verify_audit`).
+    A row holds ids, never case text: it outlives a purge of the case it names.
     """
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
-    at = models.DateTimeField(auto_now_add=True)
+    # Set by the writer, not on save: the row's hash covers it, so it must be known before the insert.
+    at = models.DateTimeField(default=timezone.now, editable=False)
     action = models.CharField(max_length=50)
     case = models.ForeignKey(Case, on_delete=models.PROTECT, null=True, related_name="audit_events")
     object_type = models.CharField(max_length=50)
     object_id = models.CharField(max_length=50)
     ip = models.GenericIPAddressField(null=True)
+    prev_hash = models.CharField(max_length=64, editable=False, help_text="The row_hash of the row before it")
+    row_hash = models.CharField(max_length=64, editable=False, help_text="sha256 of prev_hash and this row's fields")
 
     objects = AuditEventQuerySet.as_manager()
 

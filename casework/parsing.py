@@ -83,6 +83,8 @@ _OLE_STREAMS = (
     ("PowerPoint Document", PPT),
 )
 _CHUNK = 1024 * 1024
+# The longest OpenDocument mimetype is 56 bytes; an entry longer than this is not one.
+_MAX_MIMETYPE_BYTES = 100
 
 # A page with fewer visible characters than this is an image (or a stray page number) that needs OCR.
 _MIN_TEXT_CHARS = 3
@@ -330,13 +332,29 @@ def _zip_kind(source: IO[bytes]) -> str:
                 return XLSX
             if any(name.startswith("ppt/") for name in names):
                 return PPTX
-            if "mimetype" in names and archive.getinfo("mimetype").file_size <= 100:
-                mimetype = archive.read("mimetype").decode("ascii", "replace").strip()
-                if mimetype.startswith(ODF_PREFIX):
+            if "mimetype" in names:
+                head = _member_head(archive, "mimetype", limit=_MAX_MIMETYPE_BYTES + 1)
+                mimetype = head.decode("ascii", "replace").strip()
+                if len(head) <= _MAX_MIMETYPE_BYTES and mimetype.startswith(ODF_PREFIX):
                     return mimetype
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
         pass
     return ZIP
+
+
+def _member_head(archive: zipfile.ZipFile, name: str, *, limit: int) -> bytes:
+    """At most `limit` bytes of a member, whatever size the archive declares for it: this runs in the web
+    process or the worker, outside the limited child, and a forged directory can say 40 bytes of a member
+    that inflates to gigabytes.
+
+    zipfile's `read(n)` inflates a deflated member a few KiB at a time, but hands a bzip2 or LZMA member's
+    compressed bytes to its decompressor whole, so members compressed any other way are not read at all.
+    """
+    info = archive.getinfo(name)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return b""
+    with archive.open(info) as member:
+        return member.read(limit)
 
 
 # ---- Everything below runs in the child process. ----

@@ -195,9 +195,28 @@ def _literal_regex(text: str) -> tuple[str, int] | None:
     return r"(?<!\w)" + r"\s+".join(pieces) + r"(?!\w)", len(folded)
 
 
-def redactor_for_case(case_id: int) -> CaseVault:
+@dataclass(frozen=True)
+class CaseRedactor:
+    """The case's vault, and the client's consent to external models as the case records it when the runner
+    builds this, just before sending: a call queued with consent does not go out once it is withdrawn."""
+
+    vault: CaseVault
+    consent_external: bool
+
+    def redact(self, text: str) -> str:
+        return self.vault.redact(text)
+
+    def restore(self, text: str) -> str:
+        return self.vault.restore(text)
+
+    def allows_external(self) -> bool:
+        return self.consent_external
+
+
+def redactor_for_case(case_id: int) -> CaseRedactor:
     """The redactor the LLM runner builds, by dotted path, for a call about this case."""
-    return CaseVault.for_case(Case.objects.get(pk=case_id))
+    case = Case.objects.get(pk=case_id)
+    return CaseRedactor(vault=CaseVault.for_case(case), consent_external=case.consent_external)
 
 
 # --- folding ----------------------------------------------------------------------------------

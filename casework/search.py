@@ -70,7 +70,9 @@ def _semantic(case: Case, query: str, k: int) -> list[Passage]:
     from casework.vectors import search_vectors  # loads FAISS and, on first use, the embedding model
 
     hits = search_vectors(case, query, k)
-    chunks = Chunk.objects.select_related("document").in_bulk([h.chunk_id for h in hits])
+    # Scoped to the case again: the index file is a cache, and one that is stale (restored from a backup, copied
+    # from another case) may name chunks that are not this case's. Those are dropped, never shown.
+    chunks = Chunk.objects.filter(case=case).select_related("document").in_bulk([h.chunk_id for h in hits])
     passages = []
     for hit in hits:
         chunk = chunks.get(hit.chunk_id)

@@ -1,8 +1,12 @@
-"""Attorneys' second factor: a code from an authenticator app after the password (AFFIANT_ATTORNEY_TOTP).
+"""The second factor: a code from an authenticator app after the password.
 
-Devices are django-otp's TOTP devices. An attorney without a confirmed one sets one up on first sign-in;
-one with a device enters its current code. Until then the session is signed in but not verified, and
-AttorneyTotpMiddleware serves it nothing but the pages that finish signing in.
+Staff users always need it: the Django admin changes who may read what, and which hosts see case text. With
+AFFIANT_ATTORNEY_TOTP, so do the roles in AFFIANT_TOTP_ROLES (attorneys unless the firm adds paralegals, who
+read and download everything too, or ops admins).
+
+Devices are django-otp's TOTP devices. A user without a confirmed one sets one up on first sign-in; one with a
+device enters its current code. Until then the session is signed in but not verified, and
+SecondFactorMiddleware serves it nothing but the pages that finish signing in.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from casework.models import Role, role_of
+from casework.models import role_of
 
 DEVICE_NAME = "Authenticator app"
 
 
 def totp_required(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return settings.AFFIANT_ATTORNEY_TOTP and role_of(user) == Role.ATTORNEY
+    """Staff whatever the settings say; the roles in AFFIANT_TOTP_ROLES when AFFIANT_ATTORNEY_TOTP is on."""
+    if getattr(user, "is_staff", False):
+        return True
+    return settings.AFFIANT_ATTORNEY_TOTP and role_of(user) in settings.AFFIANT_TOTP_ROLES
 
 
 def session_verified(request: HttpRequest) -> bool:
@@ -77,9 +84,9 @@ def verification_throttled(device: TOTPDevice) -> bool:
     return not allowed
 
 
-class AttorneyTotpMiddleware:
-    """With AFFIANT_ATTORNEY_TOTP, an attorney whose session is not verified is sent to enter a code, or
-    to set up an app first; no other page is served to that session. Off, it does nothing."""
+class SecondFactorMiddleware:
+    """A user who needs the second factor (totp_required) and whose session is not verified is sent to enter a
+    code, or to set up an app first; no other page, the admin's included, is served to that session."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -87,11 +94,10 @@ class AttorneyTotpMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if (
-            not settings.AFFIANT_ATTORNEY_TOTP
-            or not user.is_authenticated
+            not user.is_authenticated
             or session_verified(request)
-            or _finishes_signing_in(request.path)
             or not totp_required(user)
+            or _finishes_signing_in(request.path)
         ):
             return self.get_response(request)
         view = "casework:totp_verify" if confirmed_device(user) is not None else "casework:totp_enrol"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("cases/new/", views.case_create, name="case_create"),
     path("cases/<int:case_id>/", views.case_detail, name="case_detail"),
     path("cases/<int:case_id>/search/", views.case_search, name="case_search"),
+    path("cases/<int:case_id>/consent/withdraw/", views.case_consent_withdraw, name="case_consent_withdraw"),
     path("cases/<int:case_id>/audit/", views.case_audit, name="case_audit"),
     path("cases/<int:case_id>/documents/", views.document_list_partial, name="document_list"),
     path("cases/<int:case_id>/documents/upload/", views.document_upload, name="document_upload"),

@@ -22,10 +22,12 @@ from django.views.decorators.http import require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from casework import audit
+from casework.consent import do_withdraw_consent
 from casework.forms import CaseForm, PartyFormSet, TotpTokenForm, UploadForm
 from casework.indexing import do_remove_document
 from casework.intake import do_create_case
 from casework.models import Case, Document, DocumentStatus, Membership, PiiFinding, Role, role_of
+from casework.pdf_passwords import do_hold_password
 from casework.search import STOP_WORDS, search_case
 from casework.tasks import ingest_document_task
 from casework.twofactor import (
@@ -104,6 +106,18 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
         "upload_form": UploadForm(),
     }
     return render(request, "casework/case_detail.html", context)
+
+
+@login_required
+@require_POST
+def case_consent_withdraw(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Withdraw the client's consent to external models: anyone on the case may, since the client may ask any of
+    them, and nothing of the case leaves the firm from then on."""
+    case = visible_case(request, case_id)
+    if do_withdraw_consent(case):
+        audit.record(request=request, action="withdraw_consent", obj=case, case=case)
+        messages.success(request, "Consent withdrawn: no text of this case will be sent to external models.")
+    return redirect("casework:case_detail", case_id=case.pk)
 
 
 # One page of the trail: enough to read at a glance, few enough to render at once.
@@ -193,8 +207,10 @@ def highlight(text: str, query: str) -> str:
 
 @login_required
 def case_search(request: HttpRequest, case_id: int) -> HttpResponse:
+    """The search form, and the passages for a question posted to it. The question (names, events) is read from
+    the body alone: in a URL it would land in access logs, browser history and the sign-in redirect's `next`."""
     case = visible_case(request, case_id)
-    query = request.GET.get("q", "").strip()[:500]
+    query = request.POST.get("q", "").strip()[:500]
     results = []
     if query:
         audit.record(request=request, action="search", obj=case, case=case)
@@ -277,7 +293,8 @@ def document_remove(request: HttpRequest, case_id: int, document_id: int) -> Htt
 def document_retry(request: HttpRequest, case_id: int, document_id: int) -> HttpResponse:
     """Read a rejected document again, or an encrypted one with the password an attorney gives.
 
-    The password travels with this one task and is never stored or logged.
+    The password is held encrypted for this one parse, and the task carries only its id: the broker keeps a
+    task's arguments on disk (casework.pdf_passwords).
     """
     case = visible_case(request, case_id)
     document = get_object_or_404(Document, pk=document_id, case=case)
@@ -285,8 +302,9 @@ def document_retry(request: HttpRequest, case_id: int, document_id: int) -> Http
     if password and role_of(request.user) != Role.ATTORNEY:
         raise Http404
     if document.status in (DocumentStatus.REJECTED, DocumentStatus.NEEDS_PASSWORD):
+        password_id = do_hold_password(password) if password else None
         Document.objects.filter(pk=document.pk).update(status=DocumentStatus.QUEUED, error="", queued_at=timezone.now())
-        transaction.on_commit(lambda: ingest_document_task.delay(document.pk, password=password))
+        transaction.on_commit(lambda: ingest_document_task.delay(document.pk, password_id=password_id))
         audit.record(request=request, action="retry", obj=document, case=case)
     return redirect("casework:case_detail", case_id=case.pk)
 

@@ -9,6 +9,9 @@ from typing import Any
 
 # Attributes every LogRecord has; whatever else a caller put in ``extra`` is emitted as a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Celery puts a task's arguments in the ``data`` of its records (received, succeeded, failed, retried). They may
+# be private, so they are never written: the task's name and id, which stay, say which task it was.
+_TASK_ARGUMENTS = frozenset({"args", "kwargs"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,6 +25,8 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 payload[key] = value
+        if isinstance(payload.get("data"), dict):
+            payload["data"] = {k: v for k, v in payload["data"].items() if k not in _TASK_ARGUMENTS}
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)

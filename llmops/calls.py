@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from llmops.circuits import accepts_calls
+from llmops.egress import is_external
 from llmops.models import Host, LLMCall, LLMModel, Route
 from llmops.providers.base import CompletionRequest, Message, ModelSpec
 
@@ -58,7 +59,7 @@ def spec_for(model: LLMModel) -> ModelSpec:
         total_timeout_s=model.total_timeout_s,
         keep_alive=model.keep_alive,
         gguf=model.gguf,
-        external=host.external,
+        external=is_external(host),
         api_key_env=host.api_key_env,
         headers=tuple(sorted((str(k), str(v)) for k, v in (host.headers or {}).items())),
         region=host.region,
@@ -86,7 +87,7 @@ def request_for(call: LLMCall) -> CompletionRequest:
 
 def usable(model: LLMModel, *, allow_external: bool) -> bool:
     """Enabled, on an enabled host, and inside the firm unless the caller allows otherwise."""
-    return model.enabled and model.host.enabled and (allow_external or not model.host.external)
+    return model.enabled and model.host.enabled and (allow_external or not is_external(model.host))
 
 
 def first_available_model(route: Route, *, allow_external: bool = False) -> LLMModel:

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from llmops.calls import limits_for
+from llmops.egress import SELF_RUN_KINDS, always_external, on_this_network
 from llmops.models import Host, HostKind, LLMModel, Route, RouteEntry
 
 
@@ -51,6 +52,7 @@ def _require(entry: dict[str, Any], key: str, types: type | tuple[type, ...], wh
 
 
 def parse_catalog(text: str) -> dict[str, Any]:
+    """The file's hosts, models and routes, checked; each host's `external` is decided here, once."""
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -71,6 +73,7 @@ def parse_catalog(text: str) -> dict[str, Any]:
             raise CatalogError(f"{where}: kind {kind!r} is not one of {', '.join(HostKind.values)}")
         if kind in (HostKind.OLLAMA, HostKind.OPENAI) and not host.get("url"):
             raise CatalogError(f"{where}: a {kind} host needs `url`")
+        host["external"] = _external(host, where=f"{where} ({name})")
         host_names.add(name)
     model_names = set()
     for i, model in enumerate(models):
@@ -96,6 +99,37 @@ def parse_catalog(text: str) -> dict[str, Any]:
             if name not in model_names:
                 raise CatalogError(f"routes.{route}: model {name!r} is not defined under models")
     return {"hosts": hosts, "models": models, "routes": routes}
+
+
+def _external(host: dict[str, Any], *, where: str) -> bool:
+    """Whether the host is outside the firm (see llmops.egress): outside unless its address is loopback or
+    private, or it is a host the firm runs whose entry says `external: false` and gives the `reason:`."""
+    declared = host.get("external")
+    if declared is not None and not isinstance(declared, bool):
+        raise CatalogError(f"{where}: `external` must be true or false")
+    kind = host["kind"]
+    url = host.get("url") or (settings.LLAMACPP_CONTROL_URL if kind == HostKind.LLAMACPP else "")
+    if always_external(kind, url):
+        if declared is False:
+            raise CatalogError(f"{where}: a hosted API (Bedrock, OpenRouter) is always external")
+        return True
+    if declared is True:
+        return True
+    if on_this_network(url):
+        return False
+    if declared is None:
+        return True
+    if kind not in SELF_RUN_KINDS:
+        raise CatalogError(
+            f"{where}: {url} is not a loopback or private address; only a llamacpp or ollama host the firm runs "
+            "may say `external: false` there"
+        )
+    if not str(host.get("reason") or "").strip():
+        raise CatalogError(
+            f"{where}: `external: false` for {url}, which is not a loopback or private address, needs `reason:` "
+            "(why this host is inside the firm)"
+        )
+    return False
 
 
 def _check_visibility(model: dict[str, Any], where: str) -> None:
@@ -124,7 +158,7 @@ def load_catalog(path: Path) -> CatalogSummary:
             defaults={
                 "kind": entry["kind"],
                 "url": entry.get("url", ""),
-                "external": bool(entry.get("external", False)),
+                "external": entry["external"],
                 "queue_name": entry.get("queue", ""),
                 "api_key_env": entry.get("api_key_env", ""),
                 "headers": entry.get("headers") or {},

@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from llmops.models import CallStatus, LLMCall, LLMModel
 
-# A call that failed because of its own prompt says nothing about the model's health.
-_NOT_THE_MODELS_FAULT = ("context_overflow",)
+# A call that failed because of its own prompt, or was never sent (no redactor, no consent), says nothing
+# about the model's health.
+_NOT_THE_MODELS_FAULT = ("context_overflow", "no_redactor", "no_consent")
 
 
 class CircuitState:

@@ -4,6 +4,8 @@ Celery children come and go (a hard time limit kills them), so they never own a 
 They ask this supervisor, over a loopback HTTP port, to make a model resident; the supervisor
 starts one `llama_cpp.server` per model in its own process group with an explicit n_ctx, records
 its pid and port, and unloads by ending the whole group, which frees its memory for certain.
+Every request must carry the installation's control token (llmops/control.py): any local user
+can reach a loopback port.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from llmops.control import carries_token, control_token
 from llmops.gguf import estimate_bytes, read_metadata, token_texts
 from llmops.gpu import process_gpu_memory, read_gpus
 from llmops.hangs import record_unload_stuck
@@ -409,11 +412,15 @@ class ModelSupervisor:
         )
 
 
-def make_handler(supervisor: ModelSupervisor) -> type[BaseHTTPRequestHandler]:
+def make_handler(supervisor: ModelSupervisor, *, token: str) -> type[BaseHTTPRequestHandler]:
+    """Requests are served only with `token` as their bearer token."""
+
     class Handler(BaseHTTPRequestHandler):
-        def _reply(self, status: int, payload: dict[str, Any]) -> None:
+        def _reply(self, status: int, payload: dict[str, Any], headers: tuple[tuple[str, str], ...] = ()) -> None:
             body = json.dumps(payload).encode()
             self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -424,13 +431,25 @@ def make_handler(supervisor: ModelSupervisor) -> type[BaseHTTPRequestHandler]:
             data: dict[str, Any] = json.loads(self.rfile.read(length) or b"{}")
             return data
 
+        def _refused(self) -> bool:
+            """Answer 401 unless the request carries the token; whether it was refused."""
+            if carries_token(self.headers.get("Authorization", ""), token=token):
+                return False
+            logger.warning("model host request without its token", extra={"path": self.path[:100]})
+            self._reply(401, {"error": "the control token is missing or wrong"}, (("WWW-Authenticate", "Bearer"),))
+            return True
+
         def do_GET(self) -> None:
+            if self._refused():
+                return
             if self.path == "/status":
                 self._reply(200, supervisor.status())
             else:
                 self._reply(404, {"error": "not found"})
 
         def do_POST(self) -> None:
+            if self._refused():
+                return
             close_old_connections()
             try:
                 if self.path == "/ensure":
@@ -440,6 +459,8 @@ def make_handler(supervisor: ModelSupervisor) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._reply(404, {"error": "not found"})
             except (ModelHostError, KeyError, ValueError) as exc:
+                # Logged here, since the caller keeps only the status (its messages are shown on ops pages).
+                logger.warning("model host request refused", extra={"path": self.path, "error": str(exc)[:300]})
                 self._reply(400, {"error": str(exc)})
             except Exception as exc:
                 logger.exception("model host request failed")
@@ -477,7 +498,7 @@ def serve(host: Host, *, log_dir: Path, ready: threading.Event | None = None) ->
     """Run the supervisor until SIGINT or SIGTERM; every model process it started ends with it."""
     supervisor = ModelSupervisor(host, log_dir=log_dir)
     supervisor.reap_orphans()
-    server = ThreadingHTTPServer(control_address(host), make_handler(supervisor))
+    server = ThreadingHTTPServer(control_address(host), make_handler(supervisor, token=control_token()))
     server.daemon_threads = True
 
     def stop(signum: int, frame: object) -> None:

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from config.periodic import Periodic
+from llmops.control import control_headers
 from llmops.gpu import read_gpus
 from llmops.models import GpuSample, Host, HostKind, WorkerHeartbeat
 
@@ -35,7 +36,8 @@ def control_url(host: Host) -> str:
 def host_residents(host: Host) -> list[dict[str, Any]]:
     """The host's own list of loaded models. Raises httpx.HTTPError when it cannot be asked."""
     if host.kind == HostKind.LLAMACPP:
-        status = httpx.get(f"{control_url(host)}/status", timeout=_TIMEOUT_S).raise_for_status().json()
+        response = httpx.get(f"{control_url(host)}/status", headers=control_headers(), timeout=_TIMEOUT_S)
+        status = response.raise_for_status().json()
         return [
             {"model": r["model"], "pid": r["pid"], "n_ctx": r["n_ctx"], "rss_bytes": r["rss_bytes"], "port": r["port"]}
             for r in status.get("residents", [])

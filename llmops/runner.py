@@ -24,7 +24,7 @@ from llmops.context import ContextOverflow, fit_context, was_truncated
 from llmops.models import CallStatus, HangAction, HangEvent, HangKind, LLMCall, LLMModel
 from llmops.providers import get_provider
 from llmops.providers.base import Cancelled, CancelToken, Delta, ProviderError, StreamEnd
-from llmops.redaction import RedactionUnavailable, Redactor, load_redactor, redact_request
+from llmops.redaction import ConsentMissing, RedactionUnavailable, Redactor, redact_request, redactor_for_sending
 from llmops.refusals import refusal_in
 from llmops.watch import Watchdog, loop_detector_for
 
@@ -130,8 +130,8 @@ def execute_call(call_id: int, worker: WorkerRef = NO_WORKER) -> Outcome | None:
         with watchdog:
             provider = get_provider(spec.host_kind)
             request = request_for(call)
-            if spec.external:
-                redactor = load_redactor(call.redactor)
+            if spec.external:  # the host as claim_call just read it, not as it was when the call was queued
+                redactor = redactor_for_sending(call.redactor, allowed=call.allow_external, host_name=spec.host_name)
                 request = redact_request(request, redactor)
             fitted = fit_context(provider, spec, request)
             recorded["prompt_tokens"] = fitted.prompt_tokens
@@ -163,6 +163,8 @@ def execute_call(call_id: int, worker: WorkerRef = NO_WORKER) -> Outcome | None:
         return finish_failed(call, kind="context_overflow", message=str(exc), detected_after_s=watchdog.elapsed())
     except RedactionUnavailable as exc:
         return finish_failed(call, kind="no_redactor", message=str(exc), detected_after_s=watchdog.elapsed())
+    except ConsentMissing as exc:
+        return finish_failed(call, kind="no_consent", message=str(exc), detected_after_s=watchdog.elapsed())
     except ProviderError as exc:
         return finish_failed(
             call,

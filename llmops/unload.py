@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 from django.conf import settings
 
+from llmops.control import control_headers
 from llmops.gpu import read_gpus, wait_for_memory_back
 from llmops.hangs import record_unload_stuck
 from llmops.models import HangAction, Host, HostKind, LLMModel
@@ -36,7 +37,9 @@ def unload_model(model: LLMModel) -> UnloadResult:
     host = model.host
     started = time.monotonic()
     if host.kind == HostKind.LLAMACPP:
-        response = httpx.post(f"{control_url(host)}/unload", json={"model": model.name}, timeout=60)
+        response = httpx.post(
+            f"{control_url(host)}/unload", json={"model": model.name}, headers=control_headers(), timeout=60
+        )
         response.raise_for_status()
         body = response.json()
         detail = f"process group {body.get('how', 'not resident')}" if body.get("unloaded") else "was not resident"

@@ -58,11 +58,12 @@ def ops_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus exposition. Off unless enabled; with a token set, only a scraper that sends it gets in."""
+    """Prometheus exposition. Off unless enabled; then only a scraper that sends the token gets in. Settings
+    refuse to start with metrics enabled and no token; without one this view still serves nothing."""
     token = settings.AFFIANT_METRICS_TOKEN
     if not (settings.AFFIANT_METRICS_ENABLED or token):
         raise Http404
-    if token and not constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
+    if not token or not constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
         return HttpResponse("a bearer token is required\n", status=401, content_type="text/plain")
     return HttpResponse(render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")
 

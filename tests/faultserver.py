@@ -61,6 +61,8 @@ class Fault:
     # What the host claims it evaluated of the prompt; None counts the words actually sent.
     reported_prompt_tokens: int | None = None
     status: int = 500
+    # The error text sent with `http_500`; None sends a runner crash's.
+    message: str | None = None
     # Pause between tokens, for tests that need a stream to last.
     token_gap_s: float = 0.0
     # Add llama.cpp server's `timings` object to the OpenAI stream's last chunk.
@@ -491,7 +493,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "oom":
             status, message = 500, OOM_MESSAGE
         elif fault.kind == "http_500":
-            status, message = fault.status, "llama runner process has terminated: exit status 2"
+            status, message = fault.status, fault.message or "llama runner process has terminated: exit status 2"
         elif fault.kind == "not_found":
             status, message = 404, f'model "{model}" not found, try pulling it first'
         else:

@@ -39,7 +39,9 @@ os.environ.setdefault("AFFIANT_EXTRACT_UNLESS_ANSWERED", "1.0")
 os.environ.setdefault("LLMOPS_RECONCILE_S", "3")
 # The tests' catalog: the small instruct model on every route (the tests are about mechanics, not wording).
 os.environ.setdefault("LLMOPS_CONFIG", "tests/models.yaml")
-# The tests' model host listens beside, not on, the port `make run` uses.
+# The tests' model host and embedded Redis listen beside, not on, the ports `make run` uses: its Redis and
+# model host ask for var/'s secrets, which var/test does not hold.
 os.environ.setdefault("LLAMACPP_CONTROL_URL", "http://127.0.0.1:8791")
+os.environ.setdefault("AFFIANT_EMBEDDED_REDIS_PORT", "6391")
 # Playwright's sync API runs an event loop in the test thread; the ORM calls in the same test are safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -146,7 +146,10 @@ MATRIX: dict[str, Entry] = {
     "casework:totp_verify": Entry(no_args, {"GET": allow(302, *SIGNED_IN)}),
     "casework:totp_enrol": Entry(no_args, {"GET": allow(302, *SIGNED_IN)}),
     "casework:case_detail": Entry(case_args, {"GET": allow(200, *CASE_TEAM)}),
-    "casework:case_search": Entry(case_args, {"GET": allow(200, *CASE_TEAM)}),
+    # The question is posted (an empty POST: the form again).
+    "casework:case_search": Entry(case_args, {"GET": allow(200, *CASE_TEAM), "POST": allow(200, *CASE_TEAM)}),
+    # Anyone on the case may withdraw the client's consent to external models.
+    "casework:case_consent_withdraw": Entry(case_args, {"POST": allow(302, *CASE_TEAM)}),
     "casework:case_audit": Entry(case_args, {"GET": allow(200, "attorney")}),
     "casework:document_list": Entry(case_args, {"GET": allow(200, *CASE_TEAM)}),
     "casework:document_upload": Entry(case_args, {"POST": allow(302, *CASE_TEAM)}),

@@ -156,6 +156,7 @@ def test_a_whole_run_through_external_models_sends_no_canary_anywhere(
     realstack: Stack, capfd: pytest.CaptureFixture[str], settings: Any
 ) -> None:
     settings.AFFIANT_METRICS_ENABLED = True
+    settings.AFFIANT_METRICS_TOKEN = "canary-scrape-token"
     offsets = log_offsets(realstack.log_dir)
     firm = Firm.objects.create(name="Canary Firm")
     paralegal = make_user(firm, Role.PARALEGAL, "canary-paralegal")
@@ -188,7 +189,7 @@ def test_a_whole_run_through_external_models_sends_no_canary_anywhere(
             run = do_start_run(case=case, created_by=paralegal)
             wait_until(lambda: DeclarationRun.objects.get(pk=run.pk).is_finished, 300, "the run to finish")
         bodies = [json.dumps(r.body) for r in outside.requests if r.path.endswith("/chat/completions")]
-    metrics = Client().get("/metrics")
+    metrics = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer canary-scrape-token")
     logs = logged_since(realstack.log_dir, offsets)
     captured = capfd.readouterr()
 

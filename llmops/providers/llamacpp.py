@@ -18,6 +18,7 @@ import httpx
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from llmops.control import control_headers
 from llmops.providers.base import (
     CancelToken,
     CompletionRequest,
@@ -98,7 +99,10 @@ def render_chat(messages: tuple[Message, ...], *, template: str, bos_token: str 
             strftime_now=lambda fmt: datetime.now(UTC).strftime(fmt),
         )
     except jinja2.TemplateError as exc:
-        raise ProviderError(f"the model's chat template refused the messages: {exc}"[:300]) from exc
+        # Only a message the template spells out is kept: one it builds may quote the messages, which ops pages
+        # must not show.
+        said = str(exc) if str(exc) and str(exc) in template else type(exc).__name__
+        raise ProviderError(f"the model's chat template refused the messages: {said}"[:300]) from exc
     return rendered + prefix
 
 
@@ -166,6 +170,7 @@ class LlamaCppProvider:
             response = self._http.post(
                 f"{spec.host_url.rstrip('/')}/ensure",
                 json={"model": spec.name},
+                headers=control_headers(),
                 timeout=httpx.Timeout(timeout_s, connect=5.0),
             )
         except httpx.TimeoutException as exc:
@@ -175,12 +180,11 @@ class LlamaCppProvider:
                 f"the model host supervisor at {spec.host_url} is not reachable", transient=True
             ) from exc
         if response.status_code != 200:
-            detail = (
-                response.json().get("error", "")
-                if response.headers.get("content-type", "").startswith("application/json")
-                else ""
+            # The body is not kept, as for any host: the message is shown on ops pages. The supervisor logs why.
+            raise ProviderError(
+                f"the model host could not load {spec.name} (HTTP {response.status_code}; its log says why)",
+                transient=False,
             )
-            raise ProviderError(f"the model host could not load the model: {detail}"[:300], transient=False)
         result: dict[str, Any] = response.json()
         return result
 

@@ -7,6 +7,7 @@ names `num_ctx` and `num_predict`, and the runner checks `prompt_eval_count` aft
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,8 +38,10 @@ TIMING_FIELDS = (
     "total_duration",
 )
 _TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
-# Ollama's error messages are its own (model names, memory sizes), but a long one is cut all the same.
-_MAX_DETAIL_CHARS = 200
+# Ollama's refusal to load a model that does not fit: the two sizes are all of its text that is kept.
+_MEMORY_NEEDED = re.compile(
+    r"requires more system memory \((\d+(?:\.\d+)? [KMGT]i?B)\) than is available \((\d+(?:\.\d+)? [KMGT]i?B)\)"
+)
 
 
 def keep_alive_value(keep_alive: str) -> str | float | None:
@@ -67,15 +70,20 @@ def chat_options(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
 
 
 def error_for(exc: ollama.ResponseError) -> ProviderError:
-    """What Ollama's refusal means for the runner: out of memory, worth a retry, or final."""
-    detail = str(exc.error)[:_MAX_DETAIL_CHARS]
-    if any(hint in detail.lower() for hint in OOM_HINTS):
-        return ProviderError(f"Ollama could not load the model: {detail}", kind="oom")
+    """What Ollama's refusal means for the runner: out of memory, worth a retry, or final.
+
+    Ollama's own text is read, never kept: it may quote what it was sent or what the model wrote (a tool call
+    or a format it could not parse), and the message is shown on ops pages. As for OpenAI-compatible hosts,
+    the status is kept, and for a model that does not fit, the memory it needed and the memory there was.
+    """
+    text = str(exc.error)
+    if any(hint in text.lower() for hint in OOM_HINTS):
+        sizes = _MEMORY_NEEDED.search(text)
+        needed = f": it needs {sizes[1]}, and {sizes[2]} is available" if sizes else ""
+        return ProviderError(f"Ollama could not load the model{needed}", kind="oom")
     if exc.status_code == -1:  # sent as an event after the stream started (the runner died)
-        return ProviderError(f"Ollama failed mid-stream: {detail}")
-    return ProviderError(
-        f"Ollama answered HTTP {exc.status_code}: {detail}", transient=exc.status_code in _TRANSIENT_STATUSES
-    )
+        return ProviderError("Ollama failed mid-stream")
+    return ProviderError(f"Ollama answered HTTP {exc.status_code}", transient=exc.status_code in _TRANSIENT_STATUSES)
 
 
 class OllamaProvider:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from llmops.egress import is_openrouter_url
 from llmops.providers.base import (
     CancelToken,
     CompletionRequest,
@@ -84,7 +84,7 @@ def request_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
             "type": "json_schema",
             "json_schema": {"name": "response", "schema": request.json_schema, "strict": True},
         }
-    if is_openrouter(spec):
+    if is_openrouter_url(spec.host_url):
         body["provider"] = OPENROUTER_PRIVACY
     return body
 
@@ -92,11 +92,6 @@ def request_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
 # Case text (redacted, with the client's consent) goes only to OpenRouter's providers that neither
 # collect nor retain it; a request that no such provider can serve fails rather than falling back.
 OPENROUTER_PRIVACY: dict[str, Any] = {"data_collection": "deny", "zdr": True, "require_parameters": True}
-
-
-def is_openrouter(spec: ModelSpec) -> bool:
-    hostname = urlsplit(spec.host_url).hostname or ""
-    return hostname == "openrouter.ai" or hostname.endswith(".openrouter.ai")
 
 
 def stream_error(error: object) -> ProviderError:

@@ -24,7 +24,7 @@ def _case_urls(people: dict[str, Any]) -> list[str]:
     return [
         reverse("casework:case_detail", args=[case.pk]),
         reverse("casework:document_list", args=[case.pk]),
-        reverse("casework:case_search", args=[case.pk]) + "?q=report",
+        reverse("casework:case_search", args=[case.pk]),
         reverse("casework:document_detail", args=[case.pk, document.pk]),
         reverse("casework:document_download", args=[case.pk, document.pk]),
         reverse("generation:run_detail", args=[case.pk, run.pk]),

@@ -126,7 +126,7 @@ def test_each_view_download_upload_and_change_writes_exactly_one_row(firm_people
     attorney = _client(firm_people, "attorney")
     requests: list[tuple[str, str, dict[str, Any], tuple[str, str]]] = [
         ("get", reverse("casework:case_detail", args=[case.pk]), {}, ("view", "case")),
-        ("get", reverse("casework:case_search", args=[case.pk]), {"q": "police"}, ("search", "case")),
+        ("post", reverse("casework:case_search", args=[case.pk]), {"q": "police"}, ("search", "case")),
         ("get", reverse("casework:document_detail", args=[case.pk, document.pk]), {}, ("view", "document")),
         ("get", reverse("casework:document_download", args=[case.pk, document.pk]), {}, ("download", "document")),
         ("post", reverse("casework:document_retry", args=[case.pk, rejected.pk]), {}, ("retry", "document")),

@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import stat
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +21,8 @@ from casework.ingest import ingest_document
 from casework.models import Document, DocumentStatus
 from casework.pdfgen import text_pdf
 from casework.uploads import do_store_upload, read_stored, storage_path
+from tests.settings_child import import_settings
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET_SENTENCE = "He locked me in the pantry on the night of the fourteenth"
 OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()
@@ -186,23 +184,13 @@ def test_without_configured_keys_a_local_key_is_generated_once_readable_by_its_o
 
 
 def _import_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "AFFIANT_FILE_KEYS"}
-    environment.update(
-        AFFIANT_VAR_DIR=str(tmp_path),
-        DJANGO_DEBUG="false",
-        AFFIANT_REQUIRE_SECRET_KEY="true",
-        DJANGO_SECRET_KEY="a-production-like-secret-key-for-this-test-only-0123456789",
-        **env,
-    )
-    return subprocess.run(
-        [sys.executable, "-c", "import config.settings"],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    production = {
+        "AFFIANT_VAR_DIR": str(tmp_path),
+        "DJANGO_DEBUG": "false",
+        "AFFIANT_REQUIRE_SECRET_KEY": "true",
+        "DJANGO_SECRET_KEY": "a-production-like-secret-key-for-this-test-only-0123456789",
+    }
+    return import_settings(production | env, without=("AFFIANT_FILE_KEYS",))
 
 
 def test_production_refuses_to_start_without_file_keys_or_with_a_malformed_one(tmp_path: Path) -> None:

@@ -5,18 +5,22 @@ No database: `casework.parsing` runs without Django, and so do these tests.
 
 from __future__ import annotations
 
+import bz2
 import io
 import logging
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
+import tracemalloc
 import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -361,6 +365,32 @@ def test_other_zip_files_are_rejected_with_specific_reasons(
     assert says in result.reason
 
 
+@pytest.mark.parametrize(
+    ("method", "content_type"),
+    [
+        # A deflated entry is read a few KiB at a time: its first bytes name the kind.
+        (zipfile.ZIP_DEFLATED, parsing.ODT),
+        # bzip2 would be inflated whole by zipfile before the first byte came back: such an entry is not read.
+        (zipfile.ZIP_BZIP2, parsing.ZIP),
+    ],
+)
+def test_a_mimetype_entry_that_inflates_far_past_its_declared_size_is_sniffed_in_little_memory(
+    method: int, content_type: str
+) -> None:
+    named = parsing.ODT.encode()
+    upload = io.BytesIO(_zip_bomb(named, megabytes=200, method=method))
+
+    tracemalloc.start()
+    try:
+        sniffed = parsing.sniff_stream(upload)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 8 * 1024 * 1024, f"sniffing grew memory by {peak / 2**20:.0f} MiB"
+    assert sniffed == content_type
+
+
 def test_sniff_reads_bytes_not_names() -> None:
     assert sniff(b"junk\n%PDF-1.7\n") == PDF
     assert sniff(b"<html>") is None
@@ -552,6 +582,29 @@ def _flate_bomb(path: Path, gib: int = 2) -> Path:
     tail = compressor.flush()[:-4] + checksum.to_bytes(4, "big")
     path.write_bytes(_pdf_with_pages([_stream(first + repeat * (gib * 1024 - 1) + tail)]))
     return path
+
+
+def _zip_bomb(named: bytes, *, megabytes: int, method: int) -> bytes:
+    """A zip of one `mimetype` entry: `named` and then `megabytes` MiB of zeros, compressed by `method`, while its
+    directory declares only `named` (its size and CRC), as a forger would write it."""
+    block = bytes(1024 * 1024)
+    if method == zipfile.ZIP_DEFLATED:
+        compressor: Any = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate, as zip stores it
+        # After a full flush deflate restarts without history: every further block compresses to the same bytes.
+        first = compressor.compress(named + block) + compressor.flush(zlib.Z_FULL_FLUSH)
+        repeat = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+        data = first + repeat * (megabytes - 1) + compressor.flush()
+    else:
+        compressor = bz2.BZ2Compressor(9)
+        data = compressor.compress(named) + b"".join(compressor.compress(block) for _ in range(megabytes))
+        data += compressor.flush()
+    name = b"mimetype"
+    sizes = (zlib.crc32(named), len(data), len(named))
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, *sizes, len(name), 0) + name
+    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, *sizes, len(name), 0, 0, 0, 0, 0, 0)
+    directory = central + name
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(directory), len(local) + len(data), 0)
+    return local + data + directory + end
 
 
 def _ole2(streams: list[str]) -> bytes:

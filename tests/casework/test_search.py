@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -101,13 +102,48 @@ def test_the_search_page_shows_ranked_passages_with_the_match_marked_and_a_link_
 
     client = Client()
     client.force_login(firm_people["paralegal"])
-    page = client.get(reverse("casework:case_search", args=[indexed_case.pk]), {"q": "squeezed her throat <b>"})
+    page = client.post(reverse("casework:case_search", args=[indexed_case.pk]), {"q": "squeezed her throat <b>"})
     html = page.content.decode()
     first = html.index('class="card search-result"')
     assert 'data-page="2"' in html[first : first + 200]
     assert "<mark>squeezed</mark>" in html and "<mark>throat</mark>" in html
     assert "&lt;b&gt;" in html and "<b>" not in html.split("<main>")[1]  # the question is escaped
     assert f"/documents/{indexed_case.documents.get().pk}/#page-2" in html
+
+
+def _search_forms(html: str) -> list[str]:
+    return [form for form in re.findall(r"<form\b.*?</form>", html, re.S) if 'name="q"' in form]
+
+
+@pytest.mark.django_db
+def test_the_question_is_posted_with_the_csrf_token_and_never_put_in_a_url(
+    indexed_case: Any, firm_people: dict[str, Any]
+) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    from casework.models import AuditEvent
+
+    url = reverse("casework:case_search", args=[indexed_case.pk])
+    question = {"q": "squeezed her throat"}
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(firm_people["paralegal"])
+    pages = [client.get(reverse("casework:case_detail", args=[indexed_case.pk])), client.get(url)]
+    for page in pages:
+        forms = _search_forms(page.content.decode())
+        assert forms and all('method="post"' in f and "csrfmiddlewaretoken" in f for f in forms)
+
+    searches = AuditEvent.objects.filter(case=indexed_case, action="search")
+    assert 'class="card search-result"' not in client.get(url, question).content.decode()  # ?q= is not read
+    assert client.post(url, question).status_code == 403  # no CSRF token
+    assert not searches.exists()
+    found = client.post(url, {**question, "csrfmiddlewaretoken": client.cookies["csrftoken"].value})
+    assert 'class="card search-result"' in found.content.decode()
+    assert searches.count() == 1
+
+    signed_out = Client().post(url, question)
+    assert signed_out.status_code == 302
+    assert signed_out["Location"].startswith(reverse("login")) and "throat" not in signed_out["Location"]
 
 
 @pytest.mark.django_db
@@ -142,3 +178,28 @@ def test_removing_a_document_takes_its_passages_out_of_the_index(
     assert not (Path(settings.AFFIANT_STORAGE_DIR) / document.stored_name).exists()
     results = search_case(indexed_case, "squeezed her throat", k=5)
     assert results and all(r.document_id == other.pk for r in results)
+
+
+@pytest.mark.django_db
+def test_a_stale_index_naming_another_cases_passages_shows_none_of_them(
+    indexed_case: Any, firm_people: dict[str, Any]
+) -> None:
+    import shutil
+
+    from casework.vectors import search_vectors
+    from tests.conftest import make_case
+
+    other_case = make_case(firm_people["firm"], [firm_people["attorney"]], title="Roe - T visa")
+    other = do_store_upload(case=other_case, name="notes.pdf", stream=io.BytesIO(text_pdf(PAGES)), uploaded_by=None)
+    ingest_document(other.document.pk)
+    question = "When did he try to strangle her?"
+    # The other case's file where this case's should be (a restore gone wrong), holding as many chunks as this
+    # case has, so nothing tells it apart but the ids it returns.
+    assert Chunk.objects.filter(case=other_case).count() == Chunk.objects.filter(case=indexed_case).count()
+    shutil.copyfile(index_path(other_case.pk), index_path(indexed_case.pk))
+    hits = search_vectors(indexed_case, question, 5)
+    assert Chunk.objects.filter(pk__in=[h.chunk_id for h in hits], case=other_case).exists()
+
+    passages = search_case(indexed_case, question, k=5)
+    assert not Chunk.objects.filter(pk__in=[p.chunk_id for p in passages]).exclude(case=indexed_case).exists()
+    assert {p.document_id for p in passages} <= set(indexed_case.documents.values_list("pk", flat=True))

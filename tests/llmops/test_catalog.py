@@ -90,3 +90,56 @@ def test_a_malformed_catalog_is_refused_with_where_and_why(change: tuple[str, st
     with pytest.raises(CatalogError, match=message):
         parse_catalog(MINIMAL.replace(*change))
     assert not Host.objects.exists()
+
+
+def _host_catalog(host: str) -> str:
+    return MINIMAL.replace("{name: local, kind: llamacpp, external: false}", host)
+
+
+@pytest.mark.parametrize(
+    ("host", "external"),
+    [
+        ('{name: local, kind: openai, url: "https://openrouter.ai/api"}', True),
+        ("{name: local, kind: bedrock, region: us-east-1}", True),
+        ('{name: local, kind: ollama, url: "http://gpu1:11434"}', True),
+        ('{name: local, kind: openai, url: "https://api.example.com/v1"}', True),
+        ('{name: local, kind: ollama, url: "http://localhost:11434"}', False),
+        ('{name: local, kind: openai, url: "http://127.0.0.1:8080"}', False),
+        ('{name: local, kind: openai, url: "http://10.0.3.7:8000/v1"}', False),
+        ('{name: local, kind: ollama, url: "http://[::1]:11434"}', False),
+        ("{name: local, kind: llamacpp}", False),  # its supervisor is on loopback
+        ('{name: local, kind: ollama, url: "http://192.168.1.20:11434", external: true}', True),
+        ('{name: local, kind: ollama, url: "http://gpu1:11434", external: false, reason: "our rack"}', False),
+    ],
+)
+def test_a_host_is_external_unless_its_address_or_a_reason_shows_it_is_inside(host: str, external: bool) -> None:
+    (entry,) = parse_catalog(_host_catalog(host))["hosts"]
+    assert entry["external"] is external
+
+
+def test_a_host_without_external_loads_as_external(tmp_path: Path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(_host_catalog('{name: local, kind: openai, url: "https://openrouter.ai/api"}'))
+    load_catalog(path)
+    assert Host.objects.get(name="local").external
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ('{name: gpu1, kind: ollama, url: "http://gpu1:11434", external: false}', r"\(gpu1\).*needs `reason:`"),
+        (
+            '{name: vllm, kind: openai, url: "https://llm.example.com", external: false, reason: "ours"}',
+            r"\(vllm\).*only a llamacpp or ollama host",
+        ),
+        (
+            '{name: openrouter, kind: openai, url: "https://openrouter.ai/api", external: false, reason: "x"}',
+            r"\(openrouter\).*always external",
+        ),
+        ("{name: aws, kind: bedrock, external: false}", r"\(aws\).*always external"),
+        ('{name: local, kind: ollama, url: "http://gpu1:11434", external: "no"}', "must be true or false"),
+    ],
+)
+def test_a_host_declared_inside_without_grounds_is_refused_by_name(host: str, message: str) -> None:
+    with pytest.raises(CatalogError, match=message):
+        parse_catalog(_host_catalog(host))  # refused at the host, before its model is read

@@ -48,6 +48,13 @@ def test_a_template_that_refuses_the_messages_is_a_provider_error() -> None:
         render_chat(MESSAGES, template=template)
 
 
+def test_a_template_refusal_that_quotes_the_messages_keeps_only_its_kind() -> None:
+    template = "{% for m in messages %}{{ raise_exception('Cannot place: ' + m.content) }}{% endfor %}"
+    with pytest.raises(ProviderError, match="refused the messages: TemplateError") as refused:
+        render_chat(MESSAGES, template=template)
+    assert "June 2015" not in str(refused.value)
+
+
 def test_a_template_cannot_reach_python_internals() -> None:
     template = "{{ messages.__class__.__mro__ }}"
     with pytest.raises(ProviderError):

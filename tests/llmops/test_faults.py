@@ -114,11 +114,13 @@ def test_a_fault_on_every_model_ends_failed_with_the_last_reason(fault_server: F
 
 
 def test_outbound_bodies_to_an_external_host_carry_no_known_pii(fault_server: FaultServer, firm_people: Any) -> None:
+    from casework.models import Case
     from llmops.calls import RedactorRef
 
     route = make_route(fault_server, "openai")
     Host.objects.filter(name="faulty-openai").update(external=True)
     case = firm_people["case"]
+    Case.objects.filter(pk=case.pk).update(consent_external=True)
     known = ["Jane Doe", "John Roe", "A123456789"]
     with dispatch_locally() as pending:
         request_completion(

@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 
 from llmops.calls import dispatch_locally, last_attempt, request_completion
+from llmops.control import control_headers
 from llmops.models import CallStatus, HangEvent, Host, LLMCall, LLMModel, Route, RouteEntry
 from llmops.providers.base import Message
 from llmops.runner import drain
@@ -81,7 +82,12 @@ def test_fifty_calls_through_the_queue_with_thirty_percent_faulted_all_end_with_
 
 
 def test_a_real_llama_cpp_stream_frozen_mid_way_is_caught_as_a_stall_and_fails_over(realstack: Any) -> None:
-    resident = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": "local-drafter"}, timeout=120)
+    resident = httpx.post(
+        f"{settings.LLAMACPP_CONTROL_URL}/ensure",
+        json={"model": "local-drafter"},
+        headers=control_headers(),
+        timeout=120,
+    )
     with TcpProxy(resident.json()["port"]) as proxy:
         # Headers and the first few streamed chunks pass; then the proxy holds the stream, open and silent.
         proxy.freeze_after(1500)

@@ -8,6 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from llmops.models import HangEvent, Host, LLMCall, LLMModel
+from tests.settings_child import import_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -52,9 +53,23 @@ def test_metrics_need_the_token_when_one_is_set(calls: list[LLMCall], settings: 
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token").status_code == 200
 
 
+def test_enabled_metrics_without_a_token_serve_nothing(calls: list[LLMCall], settings: Any) -> None:
+    settings.AFFIANT_METRICS_ENABLED = True
+    settings.AFFIANT_METRICS_TOKEN = ""
+    assert Client().get("/metrics").status_code == 401
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
+
+
+def test_enabling_metrics_without_a_token_refuses_to_start() -> None:
+    started = import_settings({"AFFIANT_METRICS_ENABLED": "true", "AFFIANT_METRICS_TOKEN": ""})
+    assert started.returncode != 0
+    assert "AFFIANT_METRICS_ENABLED needs AFFIANT_METRICS_TOKEN" in started.stderr
+
+
 def test_metrics_count_calls_hangs_failovers_and_latency_without_case_text(calls: list[LLMCall], settings: Any) -> None:
     settings.AFFIANT_METRICS_ENABLED = True
-    body = Client().get("/metrics").content.decode()
+    settings.AFFIANT_METRICS_TOKEN = "s3cret-scrape-token"
+    body = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token").content.decode()
     assert 'affiant_llm_calls_total{model="primary",host="local",stage="draft",status="failed"} 1' in body
     assert 'affiant_llm_calls_total{model="backup",host="local",stage="draft",status="completed"} 1' in body
     assert 'affiant_llm_hangs_total{kind="stall",model="primary",action="failed_over"} 1' in body

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from django.conf import settings
 
+from llmops.control import control_headers
 from llmops.modelhost import live_group_members
 from llmops.models import ManagedProcess, ProcessStatus
 from tests.conftest import wait_until
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.realstack
 
 
 def _post(path: str, **body: Any) -> dict[str, Any]:
-    response = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}{path}", json=body, timeout=120)
+    response = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}{path}", json=body, headers=control_headers(), timeout=120)
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result
@@ -60,7 +61,9 @@ def test_a_model_process_killed_from_outside_is_noticed_and_reloaded(realstack: 
 
 
 def test_an_unknown_model_is_refused_with_a_reason(realstack: Any) -> None:
-    response = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": "nope"}, timeout=10)
+    response = httpx.post(
+        f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": "nope"}, headers=control_headers(), timeout=10
+    )
     assert response.status_code == 400
     assert "not served by host local" in response.json()["error"]
 
@@ -78,12 +81,17 @@ def test_loading_a_model_that_does_not_fit_evicts_the_least_recently_used_one(re
     assert live_group_members(first["pid"]) == []  # evicted to make room
     record = ManagedProcess.objects.get(pid=first["pid"])
     assert record.status == ProcessStatus.STOPPED and "evicted to make room" in record.stop_reason
-    status = httpx.get(f"{settings.LLAMACPP_CONTROL_URL}/status", timeout=5).json()
+    status = httpx.get(f"{settings.LLAMACPP_CONTROL_URL}/status", headers=control_headers(), timeout=5).json()
     assert [r["model"] for r in status["residents"]] == ["local-drafter-small-ctx"]
     assert status["residents"][0]["pid"] == second["pid"]
 
     Host.objects.filter(name="local").update(memory_budget_mb=300)
-    response = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": "local-drafter"}, timeout=30)
+    response = httpx.post(
+        f"{settings.LLAMACPP_CONTROL_URL}/ensure",
+        json={"model": "local-drafter"},
+        headers=control_headers(),
+        timeout=30,
+    )
     assert response.status_code == 400
     assert "needs about 409 MiB" in response.json()["error"] and "300 MiB in all" in response.json()["error"]
     _post("/unload", model="local-drafter-small-ctx")
@@ -105,13 +113,15 @@ def test_after_a_model_process_is_killed_the_next_call_reloads_it_and_completes(
     drafter = Route.objects.get(name="draft").ordered_models()[0].name
     first = call()
     assert first is not None and first.status == "completed" and first.model.name == drafter, first.error
-    resident = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": drafter}, timeout=60).json()
+    resident = httpx.post(
+        f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": drafter}, headers=control_headers(), timeout=60
+    ).json()
     assert "<|im_start|>assistant" in resident["chat_template"]  # the tests' drafter is an instruct model
     pid = resident["pid"]
     os.killpg(pid, signal.SIGKILL)
 
     def supervisor_noticed() -> bool:
-        status = httpx.get(f"{settings.LLAMACPP_CONTROL_URL}/status", timeout=5).json()
+        status = httpx.get(f"{settings.LLAMACPP_CONTROL_URL}/status", headers=control_headers(), timeout=5).json()
         return pid not in [r["pid"] for r in status["residents"]]
 
     wait_until(supervisor_noticed, 20, "the supervisor to notice")

@@ -417,7 +417,20 @@ def test_ollama_oom_error_names_the_memory_it_needed(fault_server: FaultServer) 
 
     run = run_watched("ollama", model_spec(fault_server, "ollama"))
 
-    assert OOM_MESSAGE in str(run.error)
+    assert "needs 5.6 GiB, and 2.1 GiB is available" in str(run.error)
+    assert OOM_MESSAGE not in str(run.error)  # the sizes, not Ollama's own text
+
+
+@apis
+def test_an_error_body_quoting_case_text_is_not_kept(fault_server: FaultServer, api: str) -> None:
+    quoted = "error parsing tool call: raw='The witness Jane Doe signed the statement'"
+    fault_server.set_fault("m", Fault("http_500", status=400, message=quoted))
+
+    run = run_watched(api, model_spec(fault_server, api))
+
+    assert isinstance(run.error, ProviderError)
+    assert "400" in str(run.error)
+    assert "Jane Doe" not in str(run.error) and "witness" not in str(run.error)
 
 
 @apis
@@ -458,6 +471,20 @@ def test_truncated_prompt_reports_the_hosts_smaller_count(fault_server: FaultSer
     assert end.prompt_tokens == 3
     (sent,) = fault_server.requests_to(CHAT_PATHS[api])
     assert sum(len(m["content"].split()) for m in sent.body["messages"]) > 3
+
+
+def test_the_managed_hosts_refusal_to_load_keeps_its_status_not_its_body() -> None:
+    from llmops.providers.llamacpp import LlamaCppProvider
+
+    refusal = {"error": "error parsing request: 'The witness Jane Doe signed'"}
+    provider = LlamaCppProvider()
+    provider._http = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(400, json=refusal)))
+
+    with pytest.raises(ProviderError) as refused:
+        provider.ensure_loaded(model_spec(None, "llamacpp", host_url="http://127.0.0.1:8790"), timeout_s=1.0)
+
+    assert "HTTP 400" in str(refused.value) and "Jane Doe" not in str(refused.value)
+    assert not refused.value.transient
 
 
 # --- the fault server itself ------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from llmops.control import control_headers
 from llmops.models import WorkerHeartbeat
 from tests.conftest import wait_until
 
@@ -17,7 +18,12 @@ pytestmark = pytest.mark.realstack
 
 
 def test_the_gpu_worker_beats_with_its_gpus_and_its_hosts_residents(realstack: Any, firm_people: Any) -> None:
-    resident = httpx.post(f"{settings.LLAMACPP_CONTROL_URL}/ensure", json={"model": "local-drafter"}, timeout=120)
+    resident = httpx.post(
+        f"{settings.LLAMACPP_CONTROL_URL}/ensure",
+        json={"model": "local-drafter"},
+        headers=control_headers(),
+        timeout=120,
+    )
     pid = resident.json()["pid"]
 
     def beat_lists_the_model() -> bool:

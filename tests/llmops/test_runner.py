@@ -364,6 +364,9 @@ class _NameRedactor:
     def restore(self, text: str) -> str:
         return text.replace("<PERSON_1>", "Maria Lopez")
 
+    def allows_external(self) -> bool:
+        return True
+
 
 def name_redactor() -> _NameRedactor:
     return _NameRedactor()
@@ -420,6 +423,69 @@ def test_without_consent_a_route_skips_external_models(route: Route) -> None:
         route=route.name, messages=[Message(role="user", content="x")], stage="draft", allow_external=True
     )
     assert call.model.name == "primary" and call.allow_external
+
+
+def test_a_hosted_api_is_external_even_where_its_row_says_otherwise(route: Route) -> None:
+    from llmops.calls import spec_for
+
+    openrouter = Host.objects.create(name="openrouter", kind="openai", url="https://openrouter.ai/api", external=False)
+    LLMModel.objects.filter(name="primary").update(host=openrouter)
+    assert spec_for(LLMModel.objects.get(name="primary")).external
+    assert _request(route).model.name == "backup"  # no consent: the route skips it
+
+
+@pytest.mark.parametrize("provider", [{"primary": tokens("x"), "backup": tokens("x")}], indirect=True)
+def test_a_queued_call_is_not_sent_once_its_host_has_become_external(
+    route: Route, provider: ScriptedProvider, sent: dict[str, list[Any]], django_capture_on_commit_callbacks: Any
+) -> None:
+    from llmops.calls import RedactorRef
+    from llmops.circuits import circuit_for
+
+    call = request_completion(
+        route=route.name,
+        messages=[Message(role="user", content="Maria Lopez wrote:")],
+        stage="draft",
+        redactor=RedactorRef(path="tests.llmops.test_runner:name_redactor"),
+    )
+    Host.objects.filter(name="local").update(external=True)  # while the call waits in its queue
+    with django_capture_on_commit_callbacks(execute=True):
+        execute_call(call.pk)
+    call.refresh_from_db()
+    assert (call.status, call.error_kind) == (CallStatus.FAILED, "no_consent")
+    assert "outside the firm" in call.error
+    assert provider.requests == []
+    assert circuit_for(call.model).recent_failures == 0  # not the model's fault
+    assert not LLMCall.objects.filter(failed_over_from=call).exists()  # the backup is external now too
+
+
+@pytest.mark.parametrize("provider", [{"primary": tokens("x"), "backup": tokens("x")}], indirect=True)
+def test_a_queued_call_is_not_sent_once_the_client_has_withdrawn_consent(
+    route: Route,
+    provider: ScriptedProvider,
+    sent: dict[str, list[Any]],
+    django_capture_on_commit_callbacks: Any,
+    firm_people: dict[str, Any],
+) -> None:
+    from casework.models import Case
+    from llmops.calls import RedactorRef
+
+    case = firm_people["case"]
+    Case.objects.filter(pk=case.pk).update(consent_external=True)
+    Host.objects.filter(name="local").update(external=True)
+    call = request_completion(
+        route=route.name,
+        messages=[Message(role="user", content="Jane Doe wrote:")],
+        stage="draft",
+        redactor=RedactorRef(path="casework.pii:redactor_for_case", kwargs={"case_id": case.pk}),
+        allow_external=True,
+    )
+    Case.objects.filter(pk=case.pk).update(consent_external=False)  # while the call waits in its queue
+    with django_capture_on_commit_callbacks(execute=True):
+        execute_call(call.pk)
+    call.refresh_from_db()
+    assert (call.status, call.error_kind) == (CallStatus.FAILED, "no_consent")
+    assert "no longer consents" in call.error
+    assert provider.requests == []
 
 
 # --- Celery's time limits ----------------------------------------------------------------------
