@@ -1137,6 +1137,36 @@ def _identity_problems(text: str, doc: Doc, client: list[str], facts: list[dict[
     return problems
 
 
+# Her status, told as hers: "I am Maria Elena Ramírez López, a citizen of the United States, who has never been
+# arrested" (the demo's drafter, of "No arrests, no criminal record") is the most damaging sentence a VAWA
+# petition can hold, and each of its words is in the case file (her husband is a U.S. citizen).
+_HER_CLAIM = re.compile(r"\bI(?:'m| am| was| have been| became)\b(?P<claim>(?:[^.;]|(?<=\b[A-Z])\.){0,120})")
+_US_STATUS = re.compile(
+    r"\b(?:U\.\s?S\.|US|United States|American)\s+(?:citizen|national|resident)|"
+    r"\b(?:citizen|national|resident) of the United States\b|\bpermanent resident\b|\bgreen card\b",
+    re.I,
+)
+_CITIZEN_OF = re.compile(r"\bcitizen of (?:the )?(?P<country>[A-Z][\w\u00C0-\u024F]*(?: [A-Z][\w\u00C0-\u024F]*)*)")
+
+
+def _status_problems(text: str, record: str) -> list[str]:
+    """A status she claims as hers must be the record's: a U.S. citizen's or a resident's only when her record
+    line says so, a citizenship of another country only of the country it names."""
+    line = _CLIENT_LINE.search(record)
+    hers = fold(line.group("rest")) if line else ""
+    problems = []
+    for claim in (m.group("claim") for m in _HER_CLAIM.finditer(text)):
+        us = _US_STATUS.search(claim)
+        if us and not _US_STATUS.search(hers):
+            problems.append(f'it says the client is "{us.group(0)}", which her record does not say')
+        country = _CITIZEN_OF.search(claim)
+        if country and not us and fold(country.group("country")) not in hers:
+            problems.append(
+                f"it says the client is a citizen of {country.group('country')}, which her record does not say"
+            )
+    return problems
+
+
 def _third_person_victim(text: str, fact_texts: list[str]) -> str | None:
     """ "The victim", or "her wrist" copied from a third-person fact with no one else in the sentence
     she could be."""
@@ -1354,6 +1384,8 @@ def check_sentence(
         problems += _we_problems(doc, facts, client, [p for p in passages if p])
     if _FIRST_PERSON.search(text):
         problems += _identity_problems(narrative, doc, client, facts)
+        if record:
+            problems += _status_problems(narrative, record)
         problems += _subject_problems(doc, facts, client, record, [p for p in passages if p])
         borrowed = _borrowed_first_person(text, [p for p in passages if p], client)
         judged = _JUDGED.search(narrative)

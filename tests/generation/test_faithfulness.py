@@ -180,6 +180,7 @@ def test_a_status_is_the_clients_only_when_a_fact_of_hers_says_so() -> None:
     assert check("I am a citizen of Guatemala.", hers) == []
     assert check("Daniel Hayes is a U.S. citizen.", his) == []
     assert check("I am a U.S. citizen.", hers, his) == [
+        'it says the client is "U.S. citizen", which her record does not say',
         'it says "I am a U.S. citizen", but its facts say that of someone else (abuser: "Daniel Hayes\'s '
         'immigration status is U.S. citizen."); the client may only state what they did, saw, felt or underwent'
     ]  # citing a fact of hers as well does not make his status hers
@@ -709,3 +710,21 @@ def test_a_fact_must_say_what_its_excerpt_says_in_its_words() -> None:
         "The client says they married at the Harris County Civil Courthouse.",
     ):
         assert check_fact(copied, passage=passage, record=record) == [], copied
+
+
+def test_a_status_she_claims_as_hers_must_be_her_records() -> None:
+    # The demo's drafter, of "No arrests, no criminal record, in any country.": every word of it is in the case
+    # file (she entered the United States; her husband is a U.S. citizen), and it swears she is a citizen.
+    record_fact = fact("No arrests, no criminal record, in any country", "client")
+    passage = "No arrests, no criminal record, in any country. She entered the United States. Daniel is a U.S. citizen."
+
+    def check(text: str) -> list[str]:
+        return check_sentence(text, facts=[record_fact], passages=[passage], record=RECORD)
+
+    claimed = "I am Maria Elena Ramírez López, a citizen of the United States, who has never been arrested."
+    assert 'it says the client is "citizen of the United States", which her record does not say' in check(claimed)
+    assert any("which her record does not say" in p for p in check("I am a U.S. citizen with no arrests."))
+    assert any("which her record does not say" in p for p in check("I became a permanent resident in 2016."))
+    assert not any("her record" in p for p in check("I am from Guatemala and a citizen of Guatemala."))
+    assert not any("her record" in p for p in check("My husband is a U.S. citizen."))
+    assert check("I have no arrests, no criminal record, in any country.") == []
