@@ -110,8 +110,7 @@ def in_client_voice(text: str, *, record: str, female: bool = False) -> str | No
             _agree(token.head, changes)
         elif lower == "her":
             # 'for her "when we have more money."': a quotation is no noun of hers, so "her" is "me" there.
-            owns = token.i + 1 < len(doc) and (doc[token.i + 1].is_alpha or doc[token.i + 1].is_digit)
-            changes[token.i] = "my" if (token.tag_ == "PRP$" or token.dep_ == "poss") and owns else "me"
+            changes[token.i] = "my" if (token.tag_ == "PRP$" or token.dep_ == "poss") and _owns_next(token) else "me"
         elif lower == "hers":
             changes[token.i] = "mine"
         elif lower == "herself":
@@ -126,6 +125,18 @@ def in_client_voice(text: str, *, record: str, female: bool = False) -> str | No
         i = last + 1
     told = "".join(pieces).strip()
     return told[0].upper() + told[1:]
+
+
+def _owns_next(her: Token) -> bool:
+    """Whether a possessive-looking "her" owns what follows: 'for her "when we have more money."' and "called her
+    stupid and useless" (an adjective with no noun after it) are hers to be told "me"; "her left wrist" is "my"."""
+    doc = her.doc
+    after = doc[her.i + 1] if her.i + 1 < len(doc) else None
+    if after is None or not (after.is_alpha or after.is_digit):
+        return False
+    if after.pos_ == "ADJ":
+        return her.i + 2 < len(doc) and doc[her.i + 2].pos_ in ("NOUN", "PROPN", "ADJ", "NUM")
+    return True
 
 
 def _head_of(doc: Doc, start: int, end: int) -> Token:

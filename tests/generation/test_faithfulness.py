@@ -182,7 +182,7 @@ def test_a_status_is_the_clients_only_when_a_fact_of_hers_says_so() -> None:
     assert check("I am a U.S. citizen.", hers, his) == [
         'it says the client is "U.S. citizen", which her record does not say',
         'it says "I am a U.S. citizen", but its facts say that of someone else (abuser: "Daniel Hayes\'s '
-        'immigration status is U.S. citizen."); the client may only state what they did, saw, felt or underwent'
+        'immigration status is U.S. citizen."); the client may only state what they did, saw, felt or underwent',
     ]  # citing a fact of hers as well does not make his status hers
     assert check("My immigration status is U.S. citizen.", his)[0].startswith(
         'it says "My immigration status is U.S. citizen", but its facts say that of someone else (abuser'

@@ -146,6 +146,8 @@ def test_his_wife_in_a_sentence_naming_her_husband_is_her() -> None:
             'Richard told her he would file papers for her "after we buy a house."',
             'Richard told me he would file papers for me "after we buy a house."',
         ),
+        ("Richard called her stupid and useless every day.", "Richard called me stupid and useless every day."),
+        ("Richard grabbed her left wrist.", "Richard grabbed my left wrist."),
         # Officers are many: no "she" among them.
         ("Richard told the officers that she fell.", "Richard told the officers that I fell."),
         ("Richard told the officer that she fell.", None),
