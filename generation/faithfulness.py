@@ -275,10 +275,15 @@ def _without(text: str, spans: Iterable[tuple[int, int]]) -> str:
     return "".join(chars)
 
 
+def outside_dates(text: str) -> str:
+    """`text` with its dates blanked out, each character kept in its place."""
+    return _without(text, ((d.start, d.end) for d in find_dates(text)))
+
+
 def _numbers(text: str) -> list[tuple[str, str]]:
     """(as written, value) for the numbers of `text` that are not part of a date."""
     text = text.translate(_QUOTES)
-    rest = _without(text, ((d.start, d.end) for d in find_dates(text)))
+    rest = outside_dates(text)
     found = [(m.group(0), _number_value(m.group(0))) for m in _NUMBER.finditer(rest)]
     found += [(w, str(_NUMBER_WORDS[w])) for w in words(rest) if w in _NUMBER_WORDS]
     return found
@@ -519,6 +524,11 @@ _NAME_INTRODUCED_ANYWHERE = re.compile(r"\b(?:name is|name was|known as|go by|we
 _CLIENT_LINE = re.compile(r"^\s*(?:client|petitioner|declarant|applicant)\b[^:\n]*:\s*(?P<rest>[^\n]+)$", re.I | re.M)
 
 
+def name_tokens(names: list[str]) -> frozenset[str]:
+    """The words of `names` that name someone (folded), less titles and words such as "de" that name no one."""
+    return frozenset(w for name in names for w in words(name) if w not in _NOT_NAMES)
+
+
 def client_names(record: str) -> list[str]:
     """The client's name (and the aliases on the same line) from the record text's client line."""
     match = _CLIENT_LINE.search(record)
@@ -582,7 +592,7 @@ def settled_pieces(text: str, labelled: str, passage: str, client: list[str]) ->
     (labelled `child`) is the client's first and the officer's then, two facts of one passage."""
     if labelled == "client" or not passage.strip():
         return [(text, labelled)]
-    client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
+    client_tokens = name_tokens(client)
     # Split as the draft splits ("with Ofc. Moreno translating" is one sentence; spaCy ends one at "Ofc.").
     sentences = [parsed(piece)[:] for piece in split_sentences(text)]
     passage_sentences = [s for s in parsed(_squash(passage)).sents if s.text.strip()]
@@ -666,7 +676,7 @@ def _client_subjects(doc: Doc) -> list[tuple[Token, str]]:
 def _subject_problems(
     doc: Doc, facts: list[dict[str, Any]], client: list[str], record: str, passages: list[str] | None = None
 ) -> list[str]:
-    client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
+    client_tokens = name_tokens(client)
     actors = [(fact_actor(f, client_tokens), f) for f in facts]
     client_facts = [f for actor, f in actors if actor == "client"]
     others = [(actor, f) for actor, f in actors if actor != "client"]
@@ -692,7 +702,7 @@ def _subject_problems(
 def _we_problems(doc: Doc, facts: list[dict[str, Any]], client: list[str], passages: list[str]) -> list[str]:
     """ "We opened a joint account" (she and her husband): what "we" did must not be only someone else's
     act in its facts ("We called 911" beside "a neighbor called 911")."""
-    client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
+    client_tokens = name_tokens(client)
     return [
         problem
         for token in doc
@@ -1421,7 +1431,7 @@ def swapped_doer_problems(text: str, passage: str, client: list[str]) -> list[st
     "Client started working ...", "Client says he married him because ..." from "... she married him
     because ..." (the 1.5B on the bench). An act is someone else's when the passage's every use of the verb
     has a doer of another kind (the client, or anyone else) than the fact's."""
-    client_tokens = frozenset(w for name in client for w in words(name) if w not in _NOT_NAMES)
+    client_tokens = name_tokens(client)
     passage_doc = parsed(_squash(passage))
     problems = []
     for verb in parsed(text):

@@ -22,10 +22,11 @@ from generation.declarations import SectionSpec
 from generation.faithfulness import (
     check_fact,
     client_names,
-    find_dates,
     fold,
+    name_tokens,
     none_held,
     not_narrative,
+    outside_dates,
     outside_quotes,
     parsed,
     settled_pieces,
@@ -131,7 +132,7 @@ def parse(
     seen: set[str] = set()
     first = _next_number(known)
     client = client_names(record)
-    client_tokens = frozenset(w for name in client for w in fold(name).split())
+    client_tokens = name_tokens(client)
     for need, item in candidates:
         fact = _backed_fact(_unechoed(item, need), by_n, record)
         if fact is not None and need is not None and not fits_need(need, parsed(fact[0]), client_tokens):
@@ -199,7 +200,7 @@ def looked_for(
     first). The sentence is the document's own, whole: the model need not have written it, only the
     draft tells it in the client's voice, and the gate checks what the draft makes of it."""
     said_terms = [content_terms(text) for text in said]
-    client_tokens = frozenset(w for name in client_names(record) for w in fold(name).split())
+    client_tokens = name_tokens(client_names(record))
     found: list[tuple[str, str, dict[str, Any]]] = []
     per_need: dict[str, int] = {}
     for source in evidence:
@@ -250,9 +251,7 @@ def fits_need(need: str, doc: Doc, client_tokens: frozenset[str]) -> bool:
     only a need about her family, and one whose subject is the client by name never a need about him alone;
     an address is a number or a home."""
     if "address" in need:
-        dates = find_dates(doc.text)
-        undated = "".join(c for i, c in enumerate(doc.text) if not any(d.start <= i < d.end for d in dates))
-        if not re.search(r"\d", undated) and not any(t.lemma_.lower() in _DWELLING for t in doc):
+        if not re.search(r"\d", outside_dates(doc.text)) and not any(t.lemma_.lower() in _DWELLING for t in doc):
             return False  # "each later address where we lived": the 1.5B answered with where he proposed
     root = next((t for t in doc if t.dep_ == "ROOT"), None)
     subject = next((c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")), None) if root else None
