@@ -14,12 +14,12 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_POST
 
 from config.proxy import client_ip
 from llmops.charts import memory_chart
 from llmops.circuits import do_reset_circuit
+from llmops.control import carries_token
 from llmops.metrics import render_metrics
 from llmops.models import (
     CallStatus,
@@ -63,7 +63,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     token = settings.AFFIANT_METRICS_TOKEN
     if not (settings.AFFIANT_METRICS_ENABLED or token):
         raise Http404
-    if not token or not constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
+    if not token or not carries_token(request.headers.get("Authorization", ""), token=token):
         return HttpResponse("a bearer token is required\n", status=401, content_type="text/plain")
     return HttpResponse(render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
